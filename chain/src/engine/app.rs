@@ -1,0 +1,622 @@
+//! The application side of Malachite's channel interface: builds and streams proposals,
+//! validates received ones, commits decided blocks, serves and accepts synced blocks.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use ed25519_dalek::SigningKey;
+use malachitebft_app_channel::app::config::{
+    ConsensusConfig, NodeConfig as MalachiteNodeConfig, P2pConfig, ValueSyncConfig,
+};
+use malachitebft_app_channel::app::engine::host::{Next, SyncedValueOutcome};
+use malachitebft_app_channel::app::net::Multiaddr;
+use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
+use malachitebft_app_channel::app::types::codec::Codec;
+use malachitebft_app_channel::app::types::core::{
+    CommitCertificate, ExtendedCommitCertificate, ExtendedCommitSignature, HeightParams,
+    LinearTimeouts, Round, Validity,
+};
+use malachitebft_app_channel::app::types::sync::RawDecidedValue;
+use malachitebft_app_channel::app::types::{Keypair, LocallyProposedValue, ProposedValue};
+use malachitebft_app_channel::{
+    AppMsg, Channels, ConsensusContext, EngineBuilder, EngineHandle, NetworkContext,
+    NetworkIdentity, NetworkMsg, RequestContext, Signer, SyncContext, WalContext,
+};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+
+use super::codec::BorshCodec;
+use super::context::ConsortContext;
+use super::signing::{ConsensusSigner, ConsensusVerifier, Signature};
+use super::streaming::{AssembledProposal, PartStreams};
+use super::types::{
+    Address, Height, ProposalInit, ProposalPart, ValidatorSet,
+    proposal_fin_sign_bytes,
+};
+use crate::block::{Block, BlockHeader, Tip, next_app_hash, validate_block};
+use crate::crypto::sha256;
+use crate::node::{NodeConfig, Shared};
+use crate::store::{StoredBlock, Undecided};
+
+/// Size of one streamed data chunk.
+const CHUNK: usize = 256 * 1024;
+
+/// Malachite's node configuration, derived from the genesis and our org entry.
+#[derive(Clone, Debug)]
+struct EngineConfig {
+    moniker: String,
+    consensus: ConsensusConfig,
+    value_sync: ValueSyncConfig,
+}
+
+impl MalachiteNodeConfig for EngineConfig {
+    fn moniker(&self) -> &str {
+        &self.moniker
+    }
+
+    fn consensus(&self) -> &ConsensusConfig {
+        &self.consensus
+    }
+
+    fn consensus_mut(&mut self) -> &mut ConsensusConfig {
+        &mut self.consensus
+    }
+
+    fn value_sync(&self) -> &ValueSyncConfig {
+        &self.value_sync
+    }
+
+    fn value_sync_mut(&mut self) -> &mut ValueSyncConfig {
+        &mut self.value_sync
+    }
+}
+
+fn parse_multiaddr(s: &str) -> Result<Multiaddr, String> {
+    s.parse().map_err(|e| format!("bad p2p address {s}: {e}"))
+}
+
+/// Starts Malachite (network, WAL, consensus, sync) as a validator and the app loop.
+pub(crate) async fn start(
+    shared: Arc<Shared>,
+    config: &NodeConfig,
+) -> Result<(EngineHandle, JoinHandle<()>), String> {
+    let genesis = shared.genesis.clone();
+    let me = genesis
+        .org(&config.org_id)
+        .ok_or("organisation not in genesis")?;
+    let persistent_peers = genesis
+        .orgs
+        .iter()
+        .filter(|o| o.id != me.id)
+        .map(|o| parse_multiaddr(&o.p2p_addr))
+        .collect::<Result<Vec<_>, _>>()?;
+    let engine_config = EngineConfig {
+        moniker: me.id.clone(),
+        consensus: ConsensusConfig {
+            p2p: P2pConfig {
+                listen_addr: parse_multiaddr(&me.p2p_addr)?,
+                persistent_peers,
+                persistent_peers_only: true,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        value_sync: ValueSyncConfig {
+            enabled: true,
+            status_update_interval: Duration::from_millis(500),
+            request_timeout: Duration::from_secs(5),
+            batch_size: 20,
+            ..Default::default()
+        },
+    };
+
+    let validator_key = config.validator_key.clone();
+    let public_key = validator_key.verifying_key();
+    let address = Address::from_public_key(&public_key);
+    // A stable libp2p identity derived from (but not equal to) the validator key.
+    let net_secret = sha256(&[b"consort-p2p-identity", validator_key.as_bytes()]);
+    let keypair = Keypair::ed25519_from_bytes(net_secret).map_err(|e| e.to_string())?;
+    let peer_id_bytes = keypair.public().to_peer_id().to_bytes();
+    let signer = ConsensusSigner::new(validator_key.clone());
+    let proof = signer
+        .sign_validator_proof(public_key.as_bytes().to_vec(), peer_id_bytes)
+        .await
+        .map_err(|e| e.to_string())?;
+    let proof_bytes = BorshCodec.encode(&proof).map_err(|e| e.to_string())?;
+    let identity =
+        NetworkIdentity::new_validator(me.id.clone(), keypair, address.to_string(), proof_bytes);
+
+    std::fs::create_dir_all(config.home.join("wal")).map_err(|e| e.to_string())?;
+    let (channels, engine) = EngineBuilder::new(ConsortContext, engine_config)
+        .with_default_wal(WalContext::new(
+            config.home.join("wal").join("consensus.wal"),
+            BorshCodec,
+        ))
+        .with_default_network(NetworkContext::new(identity, BorshCodec))
+        .with_default_consensus(ConsensusContext::new_validator(
+            address,
+            Box::new(ConsensusVerifier),
+            Box::new(ConsensusSigner::new(validator_key.clone())),
+        ))
+        .with_default_sync(SyncContext::new(BorshCodec))
+        .with_default_request(RequestContext::new(100))
+        .build()
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let tip = shared.tip.borrow().clone();
+    let tuning = &config.tuning;
+    let timeouts = LinearTimeouts {
+        propose: tuning.propose_timeout,
+        propose_delta: tuning.timeout_delta,
+        prevote: tuning.prevote_timeout,
+        prevote_delta: tuning.timeout_delta,
+        precommit: tuning.precommit_timeout,
+        precommit_delta: tuning.timeout_delta,
+        rebroadcast: tuning.propose_timeout + tuning.prevote_timeout + tuning.precommit_timeout,
+        max_timeout: Duration::from_secs(10),
+    };
+    let max_stream = shared.genesis.params.max_block_bytes * 2 + 1024 * 1024;
+    let mut app = App {
+        validator_set: shared.genesis.validator_set(),
+        shared,
+        address,
+        key: validator_key,
+        timeouts,
+        empty_block_wait: tuning.empty_block_wait,
+        tip,
+        current: (Height(0), Round::Nil),
+        streams: PartStreams::new(64, max_stream),
+        future: BTreeMap::new(),
+    };
+    let span = tracing::info_span!("chain", org = %me.id);
+    let handle = tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            let mut channels = channels;
+            if let Err(e) = app.run(&mut channels).await {
+                error!(error = %e, "consensus application stopped");
+            }
+        },
+        span,
+    ));
+    Ok((engine, handle))
+}
+
+struct App {
+    shared: Arc<Shared>,
+    address: Address,
+    key: SigningKey,
+    validator_set: ValidatorSet,
+    timeouts: LinearTimeouts,
+    empty_block_wait: Duration,
+    tip: Tip,
+    current: (Height, Round),
+    streams: PartStreams,
+    /// Complete proposals for heights we have not reached yet, validated when we get there.
+    future: BTreeMap<u64, Vec<AssembledProposal>>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl App {
+    fn params(&self) -> HeightParams<ConsortContext> {
+        HeightParams::new(self.validator_set.clone(), self.timeouts, None)
+    }
+
+    fn next_height(&self) -> Height {
+        Height(self.tip.height + 1)
+    }
+
+    async fn run(&mut self, channels: &mut Channels<ConsortContext>) -> Result<(), String> {
+        while let Some(msg) = channels.consensus.recv().await {
+            match msg {
+                AppMsg::ConsensusReady { reply } => {
+                    info!(height = %self.next_height(), "consensus ready");
+                    let _ = reply.send((self.next_height(), self.params()));
+                }
+                AppMsg::StartedRound {
+                    height,
+                    round,
+                    proposer,
+                    role,
+                    reply_value,
+                } => {
+                    debug!(%height, %round, %proposer, ?role, "started round");
+                    self.current = (height, round);
+                    let values = self.started_round(height, round).await;
+                    let _ = reply_value.send(values);
+                }
+                AppMsg::GetValue {
+                    height,
+                    round,
+                    timeout,
+                    reply,
+                } => {
+                    let block = self.build_or_reuse(height, round, timeout).await?;
+                    let hash = block.hash();
+                    let _ = reply.send(LocallyProposedValue::new(height, round, hash));
+                    for msg in self.stream_messages(&block, height, round, Round::Nil) {
+                        channels
+                            .network
+                            .send(NetworkMsg::PublishProposalPart(msg))
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+                AppMsg::ReceivedProposalPart {
+                    from,
+                    published_by,
+                    part,
+                    reply,
+                } => {
+                    let value = match self.streams.insert(published_by.unwrap_or(from), part) {
+                        Some(p) => self.received_proposal(p).await,
+                        None => None,
+                    };
+                    let _ = reply.send(value);
+                }
+                AppMsg::Decided {
+                    certificate, reply, ..
+                } => {
+                    if let Err(e) = self.commit(certificate).await {
+                        error!(error = %e, "could not commit the decided block");
+                    }
+                    let _ = reply.send(());
+                }
+                AppMsg::Finalized {
+                    certificate, reply, ..
+                } => {
+                    let height = certificate.height;
+                    let next = match self.commit(certificate).await {
+                        Ok(()) => Next::Start(self.next_height(), self.params()),
+                        Err(e) => {
+                            error!(error = %e, %height, "commit failed; restarting height");
+                            Next::Restart(self.next_height(), self.params())
+                        }
+                    };
+                    let _ = reply.send(next);
+                }
+                AppMsg::GetDecidedValues { range, reply } => {
+                    let values = self.decided_values(*range.start(), *range.end()).await;
+                    let _ = reply.send(values);
+                }
+                AppMsg::ProcessSyncedValue {
+                    height,
+                    round,
+                    proposer,
+                    value_bytes,
+                    reply,
+                } => {
+                    let outcome = self.synced_value(height, round, proposer, value_bytes).await;
+                    let _ = reply.send(outcome);
+                }
+                AppMsg::GetHistoryMinHeight { reply } => {
+                    let _ = reply.send(Height(1));
+                }
+                AppMsg::RestreamProposal {
+                    height,
+                    round,
+                    valid_round,
+                    address,
+                    value_id,
+                } => {
+                    if address != self.address {
+                        continue;
+                    }
+                    let block = match self.shared.store.undecided_block(height.0, &value_id).await {
+                        Ok(Some(b)) => b,
+                        _ => continue,
+                    };
+                    for msg in self.stream_messages(&block, height, round, valid_round) {
+                        channels
+                            .network
+                            .send(NetworkMsg::PublishProposalPart(msg))
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                }
+                AppMsg::ExtendVote { reply, .. } => {
+                    let _ = reply.send(None);
+                }
+                AppMsg::VerifyVoteExtensions {
+                    extensions, reply, ..
+                } => {
+                    let _ = reply.send(extensions.into_iter().map(|(a, _)| (a, Ok(()))).collect());
+                }
+            }
+        }
+        Err("the consensus channel closed".into())
+    }
+
+    /// Validates stashed proposals for this height and returns the values already known
+    /// for this round (ours or others', e.g. after a restart).
+    async fn started_round(&mut self, height: Height, round: Round) -> Vec<ProposedValue<ConsortContext>> {
+        let stale: Vec<u64> = self.future.range(..=height.0).map(|(h, _)| *h).collect();
+        for h in stale {
+            let proposals = self.future.remove(&h).unwrap_or_default();
+            if h == height.0 {
+                for p in proposals {
+                    self.received_proposal(p).await;
+                }
+            }
+        }
+        match self.shared.store.undecided_at(height.0).await {
+            Ok(list) => list
+                .into_iter()
+                .filter(|u| u.round == round.as_i64())
+                .map(|u| ProposedValue {
+                    height,
+                    round,
+                    valid_round: Round::Nil,
+                    proposer: u.proposer,
+                    value: u.block.hash(),
+                    validity: Validity::from_bool(u.valid),
+                })
+                .collect(),
+            Err(e) => {
+                error!(error = %e, "reading undecided proposals failed");
+                Vec::new()
+            }
+        }
+    }
+
+    async fn build_or_reuse(&mut self, height: Height, round: Round, timeout: Duration) -> Result<Block, String> {
+        if let Ok(list) = self.shared.store.undecided_at(height.0).await
+            && let Some(u) = list
+                .into_iter()
+                .find(|u| u.round == round.as_i64() && u.proposer == self.address)
+        {
+            return Ok(u.block);
+        }
+        if self.shared.mempool.lock().expect("lock").is_empty() {
+            let wait = self.empty_block_wait.min(timeout / 2);
+            let _ = tokio::time::timeout(wait, self.shared.mempool_notify.notified()).await;
+        }
+        let params = &self.shared.genesis.params;
+        let txs = {
+            let committed = self.shared.committed.read().expect("lock");
+            self.shared
+                .mempool
+                .lock()
+                .expect("lock")
+                .select(params.max_block_txs, params.max_block_bytes)
+                .into_iter()
+                .filter(|t| !committed.contains(&t.hash()))
+                .collect::<Vec<_>>()
+        };
+        let header = BlockHeader {
+            chain_id: self.shared.genesis.chain_id.clone(),
+            height: height.0,
+            time_ms: now_ms().max(self.tip.time_ms),
+            proposer: self.address,
+            prev_hash: self.tip.hash,
+            tx_root: Block::compute_tx_root(&txs),
+            tx_count: txs.len() as u32,
+            app_hash: self.tip.app_hash,
+        };
+        let block = Block { header, txs };
+        self.shared
+            .store
+            .put_undecided(&Undecided {
+                round: round.as_i64(),
+                proposer: self.address,
+                valid: true,
+                block: block.clone(),
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        debug!(%height, %round, txs = block.txs.len(), "proposing block");
+        Ok(block)
+    }
+
+    fn stream_messages(
+        &self,
+        block: &Block,
+        height: Height,
+        round: Round,
+        pol_round: Round,
+    ) -> Vec<StreamMessage<ProposalPart>> {
+        let init = ProposalInit {
+            height,
+            round,
+            pol_round,
+            proposer: self.address,
+        };
+        let signature = Signature::sign(&self.key, &proposal_fin_sign_bytes(&init, &block.hash()));
+        let stream_id = StreamId::new(Bytes::from(
+            borsh::to_vec(&(height, round)).expect("writing to a Vec cannot fail"),
+        ));
+        let encoded = block.encode();
+        let mut contents = vec![StreamContent::Data(ProposalPart::Init(init))];
+        contents.extend(
+            encoded
+                .chunks(CHUNK)
+                .map(|c| StreamContent::Data(ProposalPart::Data(c.to_vec()))),
+        );
+        contents.push(StreamContent::Data(ProposalPart::Fin(signature)));
+        contents.push(StreamContent::Fin);
+        contents
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| StreamMessage::new(stream_id.clone(), i as u64, c))
+            .collect()
+    }
+
+    /// Checks a block against our tip; `proposer` is the round's proposer.
+    fn judge(&self, block: &Block, proposer: &Address) -> Validity {
+        let committed = self.shared.committed.read().expect("lock");
+        let mempool = self.shared.mempool.lock().expect("lock");
+        let result = validate_block(
+            block,
+            &self.tip,
+            proposer,
+            &self.shared.genesis,
+            &|h| committed.contains(h),
+            &|tx| mempool.contains_verified(tx, &tx.hash()),
+        );
+        match result {
+            Ok(()) => Validity::Valid,
+            Err(e) => {
+                warn!(height = block.header.height, error = %e, "refusing proposed block");
+                Validity::Invalid
+            }
+        }
+    }
+
+    async fn received_proposal(&mut self, p: AssembledProposal) -> Option<ProposedValue<ConsortContext>> {
+        let validator = self
+            .validator_set
+            .validators
+            .iter()
+            .find(|v| v.address == p.init.proposer)?;
+        let block = Block::decode(&p.data).ok()?;
+        let hash = block.hash();
+        if !p
+            .signature
+            .verify(&validator.public_key, &proposal_fin_sign_bytes(&p.init, &hash))
+        {
+            warn!(proposer = %p.init.proposer, "proposal with a bad signature dropped");
+            return None;
+        }
+        let height = p.init.height;
+        if height.0 <= self.tip.height {
+            return None;
+        }
+        if height.0 > self.tip.height + 1 {
+            let heights = self.future.len();
+            let stash = self.future.entry(height.0).or_default();
+            if heights <= 16 && stash.len() < 16 {
+                stash.push(p);
+            }
+            return None;
+        }
+        let validity = self.judge(&block, &p.init.proposer);
+        let stored = self
+            .shared
+            .store
+            .put_undecided(&Undecided {
+                round: p.init.round.as_i64(),
+                proposer: p.init.proposer,
+                valid: validity.is_valid(),
+                block,
+            })
+            .await;
+        if let Err(e) = stored {
+            error!(error = %e, "could not store a received proposal");
+            return None;
+        }
+        Some(ProposedValue {
+            height,
+            round: p.init.round,
+            valid_round: p.init.pol_round,
+            proposer: p.init.proposer,
+            value: hash,
+            validity,
+        })
+    }
+
+    /// Commits the decided block: execute, store with certificate, update shared state.
+    async fn commit(&mut self, certificate: CommitCertificate<ConsortContext>) -> Result<(), String> {
+        let height = certificate.height.0;
+        if height <= self.tip.height {
+            return Ok(());
+        }
+        if height != self.tip.height + 1 {
+            return Err(format!("decided height {height} does not follow {}", self.tip.height));
+        }
+        let block = self
+            .shared
+            .store
+            .undecided_block(height, &certificate.value_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("decided block {} is unknown", certificate.value_id))?;
+        let outcome = self.shared.executor.execute(&block).await?;
+        let app_hash = next_app_hash(&self.tip.app_hash, &certificate.value_id, &outcome);
+        let stored = StoredBlock {
+            block,
+            certificate,
+            app_hash,
+        };
+        self.shared.store.commit(&stored).await.map_err(|e| e.to_string())?;
+        self.shared.on_commit(&stored);
+        self.tip = self.shared.tip.borrow().clone();
+        debug!(height, txs = stored.block.txs.len(), "committed block");
+        Ok(())
+    }
+
+    async fn decided_values(&self, from: Height, to: Height) -> Vec<RawDecidedValue<ConsortContext>> {
+        let mut out = Vec::new();
+        let to = to.0.min(from.0.saturating_add(100)).min(self.tip.height);
+        for h in from.0.max(1)..=to {
+            match self.shared.store.block(h).await {
+                Ok(Some(s)) => {
+                    let c = s.certificate;
+                    let certificate = ExtendedCommitCertificate {
+                        height: c.height,
+                        round: c.round,
+                        value_id: c.value_id,
+                        commit_signatures: c
+                            .commit_signatures
+                            .into_iter()
+                            .map(|s| ExtendedCommitSignature::new(s.address, s.signature, None))
+                            .collect(),
+                    };
+                    out.push(RawDecidedValue::new(Bytes::from(s.block.encode()), certificate));
+                }
+                _ => break,
+            }
+        }
+        out
+    }
+
+    async fn synced_value(
+        &mut self,
+        height: Height,
+        round: Round,
+        proposer: Address,
+        value_bytes: Bytes,
+    ) -> SyncedValueOutcome<ConsortContext> {
+        let Ok(block) = Block::decode(&value_bytes) else {
+            return SyncedValueOutcome::PeerFault;
+        };
+        if block.header.height != height.0 {
+            return SyncedValueOutcome::PeerFault;
+        }
+        let validity = if height.0 == self.tip.height + 1 {
+            self.judge(&block, &proposer)
+        } else {
+            return SyncedValueOutcome::LocalTransientError;
+        };
+        let value = block.hash();
+        if let Err(e) = self
+            .shared
+            .store
+            .put_undecided(&Undecided {
+                round: round.as_i64(),
+                proposer,
+                valid: validity.is_valid(),
+                block,
+            })
+            .await
+        {
+            error!(error = %e, "could not store a synced block");
+            return SyncedValueOutcome::LocalTransientError;
+        }
+        SyncedValueOutcome::Verdict(ProposedValue {
+            height,
+            round,
+            valid_round: Round::Nil,
+            proposer,
+            value,
+            validity,
+        })
+    }
+}

@@ -1,0 +1,122 @@
+//! Transaction gossip: every node pushes the transactions submitted to it to every other
+//! organisation's node over TCP, so whichever validator proposes next can include them.
+//! Frames are a 4-byte big-endian length and a borsh `Vec<Tx>`; receivers check every
+//! transaction as if it were submitted locally, so a peer can't inject anything invalid.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+use crate::genesis::OrgEntry;
+use crate::node::Shared;
+use crate::tx::Tx;
+
+/// Largest frame accepted from a peer.
+const MAX_FRAME: usize = 16 * 1024 * 1024;
+/// Largest batch sent in one frame.
+const MAX_BATCH: usize = 2_000;
+
+/// Binds this org's gossip address and starts the listener and one sender per peer.
+pub(crate) async fn start(
+    shared: Arc<Shared>,
+    me: &OrgEntry,
+    mut outgoing: mpsc::Receiver<Tx>,
+) -> std::io::Result<Vec<JoinHandle<()>>> {
+    let listener = TcpListener::bind(&me.gossip_addr).await?;
+    let mut tasks = vec![tokio::spawn(accept_loop(listener, shared.clone()))];
+    let mut peers = Vec::new();
+    for org in shared.genesis.orgs.iter().filter(|o| o.id != me.id) {
+        let (tx, rx) = mpsc::channel::<Arc<Vec<u8>>>(1024);
+        peers.push(tx);
+        tasks.push(tokio::spawn(send_loop(org.gossip_addr.clone(), rx)));
+    }
+    tasks.push(tokio::spawn(async move {
+        let mut batch = Vec::new();
+        while let Some(first) = outgoing.recv().await {
+            batch.push(first);
+            while batch.len() < MAX_BATCH {
+                match outgoing.try_recv() {
+                    Ok(tx) => batch.push(tx),
+                    Err(_) => break,
+                }
+            }
+            let frame = Arc::new(borsh::to_vec(&batch).expect("writing to a Vec cannot fail"));
+            batch.clear();
+            for peer in &peers {
+                // A slow or dead peer loses gossip, not correctness: our own proposals
+                // still carry the transaction.
+                let _ = peer.try_send(frame.clone());
+            }
+        }
+    }));
+    Ok(tasks)
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                tokio::spawn(receive(stream, peer, shared.clone()));
+            }
+            Err(e) => {
+                warn!(error = %e, "gossip accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn receive(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
+    loop {
+        let mut len = [0u8; 4];
+        if stream.read_exact(&mut len).await.is_err() {
+            return;
+        }
+        let len = u32::from_be_bytes(len) as usize;
+        if len > MAX_FRAME {
+            warn!(%peer, len, "gossip frame too large; closing");
+            return;
+        }
+        let mut buf = vec![0u8; len];
+        if stream.read_exact(&mut buf).await.is_err() {
+            return;
+        }
+        let Ok(txs) = borsh::from_slice::<Vec<Tx>>(&buf) else {
+            warn!(%peer, "malformed gossip frame; closing");
+            return;
+        };
+        for tx in txs {
+            if let Err(e) = shared.admit(tx) {
+                debug!(%peer, error = %e, "gossiped transaction refused");
+            }
+        }
+    }
+}
+
+async fn send_loop(addr: String, mut frames: mpsc::Receiver<Arc<Vec<u8>>>) {
+    let mut conn: Option<TcpStream> = None;
+    while let Some(frame) = frames.recv().await {
+        if conn.is_none() {
+            match TcpStream::connect(&addr).await {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    conn = Some(s);
+                }
+                Err(_) => continue,
+            }
+        }
+        let Some(stream) = conn.as_mut() else { continue };
+        let len = (frame.len() as u32).to_be_bytes();
+        let ok = stream.write_all(&len).await.is_ok() && stream.write_all(&frame).await.is_ok();
+        if !ok {
+            conn = None;
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! `consort-chain`: the permissioned ledger under Consort. Organisations' nodes replicate
+//! one chain of signed transactions ordered by Malachite BFT over libp2p. This crate knows
+//! nothing about Matrix: it moves opaque payloads.
+
+pub mod crypto;
+pub mod engine;
+pub mod block;
+pub mod executor;
+pub mod genesis;
+pub(crate) mod gossip;
+pub mod mempool;
+pub mod merkle;
+pub mod node;
+pub mod proof;
+pub mod store;
+pub mod tx;
+
+pub use block::{Block, BlockHeader, Tip};
+pub use executor::{AcceptAll, BlockExecutor};
+pub use genesis::{ChainParams, Genesis, OrgEntry};
+pub use node::{ChainNode, NodeConfig, Receipt, Status, SubmitError, Tuning};
+pub use proof::{ProofError, TxProof, verify};
+pub use tx::{Tx, TxError, TxHash};
+pub mod local;

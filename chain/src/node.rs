@@ -1,0 +1,387 @@
+//! The node handle the rest of Consort uses: submit a payload and learn where it was
+//! committed, follow committed blocks in order, get inclusion proofs, read status.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use futures::Stream;
+use serde::Serialize;
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::block::{Block, Tip};
+use crate::executor::{AcceptAll, BlockExecutor};
+use crate::genesis::Genesis;
+use crate::mempool::Mempool;
+use crate::merkle;
+use crate::proof::TxProof;
+use crate::store::{BlockStore, StoreError, StoredBlock, connect_and_migrate};
+use crate::tx::{Tx, TxError, TxHash};
+
+/// Where a transaction was committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    /// Block height.
+    pub height: u64,
+    /// Position in the block.
+    pub index: u32,
+    /// The transaction's hash.
+    pub tx_hash: TxHash,
+}
+
+/// Why a submission did not commit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The transaction was refused before entering the mempool.
+    #[error(transparent)]
+    Refused(#[from] TxError),
+    /// The node stopped before the transaction committed; it may still commit later.
+    #[error("the node stopped before the transaction was committed")]
+    Stopped,
+}
+
+/// Consensus timing. Defaults are tuned so a dead proposer costs well under a second.
+#[derive(Clone, Debug)]
+pub struct Tuning {
+    /// Wait for a proposal before prevoting nil.
+    pub propose_timeout: Duration,
+    /// Wait for a prevote quorum.
+    pub prevote_timeout: Duration,
+    /// Wait for a precommit quorum.
+    pub precommit_timeout: Duration,
+    /// Added per round to each timeout.
+    pub timeout_delta: Duration,
+    /// How long an idle proposer waits for transactions before proposing an empty block.
+    pub empty_block_wait: Duration,
+    /// Mempool capacity in transactions.
+    pub mempool_capacity: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            propose_timeout: Duration::from_millis(400),
+            prevote_timeout: Duration::from_millis(150),
+            precommit_timeout: Duration::from_millis(150),
+            timeout_delta: Duration::from_millis(150),
+            empty_block_wait: Duration::from_millis(250),
+            mempool_capacity: 200_000,
+        }
+    }
+}
+
+/// Everything needed to run one organisation's node.
+#[derive(Clone)]
+pub struct NodeConfig {
+    /// Directory for the consensus WAL.
+    pub home: PathBuf,
+    /// The consortium.
+    pub genesis: Genesis,
+    /// This organisation's id in the genesis.
+    pub org_id: String,
+    /// Signs this organisation's transactions.
+    pub node_key: SigningKey,
+    /// Signs this organisation's consensus votes.
+    pub validator_key: SigningKey,
+    /// `sqlite://...` or `postgres://...`.
+    pub database_url: String,
+    /// Consensus timing.
+    pub tuning: Tuning,
+    /// Executes committed blocks (default: accept every transaction).
+    pub executor: Option<Arc<dyn BlockExecutor>>,
+}
+
+/// Failures starting a node.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The org is not in the genesis.
+    #[error("organisation `{0}` is not in the genesis")]
+    UnknownOrg(String),
+    /// Keys do not match the genesis.
+    #[error("{0}")]
+    KeyMismatch(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Anything else (network, WAL, consensus engine).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What `status` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    /// Committed height.
+    pub height: u64,
+    /// Hash of the last block (hex).
+    pub last_block_hash: String,
+    /// Time of the last block (Unix ms).
+    pub last_block_time_ms: u64,
+    /// App hash after the last block (hex).
+    pub app_hash: String,
+    /// Pending transactions.
+    pub mempool_size: usize,
+}
+
+/// State shared between the handle, the consensus app loop and the gossip tasks.
+pub(crate) struct Shared {
+    pub genesis: Genesis,
+    pub org_id: String,
+    pub node_key: SigningKey,
+    pub store: BlockStore,
+    pub mempool: Mutex<Mempool>,
+    pub mempool_notify: Notify,
+    pub committed: RwLock<HashSet<TxHash>>,
+    pub waiters: Mutex<HashMap<TxHash, oneshot::Sender<Receipt>>>,
+    pub tip: watch::Sender<Tip>,
+    pub gossip_out: mpsc::Sender<Tx>,
+    pub executor: Arc<dyn BlockExecutor>,
+}
+
+impl Shared {
+    /// Checks and admits a transaction into the mempool.
+    pub fn admit(&self, tx: Tx) -> Result<TxHash, TxError> {
+        let hash = tx.check(&self.genesis)?;
+        if self.committed.read().expect("lock").contains(&hash) {
+            return Err(TxError::Replayed(hash));
+        }
+        self.mempool.lock().expect("lock").insert(hash, tx)?;
+        self.mempool_notify.notify_one();
+        Ok(hash)
+    }
+
+    /// Records a committed block: replay set, mempool, waiting submitters, subscribers.
+    pub fn on_commit(&self, stored: &StoredBlock) {
+        let block = &stored.block;
+        let hashes: Vec<TxHash> = block.txs.iter().map(Tx::hash).collect();
+        self.committed
+            .write()
+            .expect("lock")
+            .extend(hashes.iter().copied());
+        self.mempool
+            .lock()
+            .expect("lock")
+            .remove(hashes.iter().copied());
+        {
+            let mut waiters = self.waiters.lock().expect("lock");
+            for (index, hash) in hashes.iter().enumerate() {
+                if let Some(w) = waiters.remove(hash) {
+                    let _ = w.send(Receipt {
+                        height: block.header.height,
+                        index: index as u32,
+                        tx_hash: *hash,
+                    });
+                }
+            }
+        }
+        self.tip.send_replace(Tip {
+            height: block.header.height,
+            hash: block.hash().0,
+            time_ms: block.header.time_ms,
+            app_hash: stored.app_hash,
+        });
+    }
+}
+
+/// A running node.
+pub struct ChainNode {
+    shared: Arc<Shared>,
+    running: tokio::sync::Mutex<Option<Running>>,
+}
+
+struct Running {
+    engine: malachitebft_app_channel::EngineHandle,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl ChainNode {
+    /// Opens the store, starts the consensus engine, the app loop and transaction gossip.
+    pub async fn start(config: NodeConfig) -> Result<ChainNode, StartError> {
+        config.genesis.check().map_err(|e| StartError::Other(e.to_string()))?;
+        let org = config
+            .genesis
+            .org(&config.org_id)
+            .ok_or_else(|| StartError::UnknownOrg(config.org_id.clone()))?
+            .clone();
+        if hex::encode(config.node_key.verifying_key().as_bytes()) != org.node_key {
+            return Err(StartError::KeyMismatch(
+                "the node key does not match the genesis".into(),
+            ));
+        }
+        if hex::encode(config.validator_key.verifying_key().as_bytes()) != org.validator_key {
+            return Err(StartError::KeyMismatch(
+                "the validator key does not match the genesis".into(),
+            ));
+        }
+        let pool = connect_and_migrate(&config.database_url).await?;
+        let store = BlockStore::new(pool);
+        let tip = store.tip().await?.unwrap_or(Tip {
+            height: 0,
+            hash: [0; 32],
+            time_ms: config.genesis.genesis_time_ms,
+            app_hash: config.genesis.hash(),
+        });
+        let committed: HashSet<TxHash> = store.all_tx_hashes().await?.into_iter().collect();
+        let (gossip_out, gossip_rx) = mpsc::channel(100_000);
+        let shared = Arc::new(Shared {
+            genesis: config.genesis.clone(),
+            org_id: config.org_id.clone(),
+            node_key: config.node_key.clone(),
+            store,
+            mempool: Mutex::new(Mempool::new(config.tuning.mempool_capacity)),
+            mempool_notify: Notify::new(),
+            committed: RwLock::new(committed),
+            waiters: Mutex::new(HashMap::new()),
+            tip: watch::Sender::new(tip),
+            gossip_out,
+            executor: config.executor.clone().unwrap_or_else(|| Arc::new(AcceptAll)),
+        });
+        let mut tasks = crate::gossip::start(shared.clone(), &org, gossip_rx)
+            .await
+            .map_err(|e| StartError::Other(format!("transaction gossip: {e}")))?;
+        let (engine, app) = crate::engine::app::start(shared.clone(), &config)
+            .await
+            .map_err(|e| StartError::Other(format!("consensus engine: {e}")))?;
+        tasks.push(app);
+        Ok(ChainNode {
+            shared,
+            running: tokio::sync::Mutex::new(Some(Running { engine, tasks })),
+        })
+    }
+
+    /// Signs `payload` as this organisation and waits until it is committed.
+    pub async fn submit(&self, payload: Vec<u8>) -> Result<Receipt, SubmitError> {
+        let tx = Tx::new_signed(
+            &self.shared.org_id,
+            rand::random(),
+            payload,
+            &self.shared.node_key,
+        );
+        self.submit_tx(tx).await
+    }
+
+    /// Submits an already signed transaction (any organisation's) and waits until it is
+    /// committed. Refusals (bad signature, unknown org, size, replay) come back at once.
+    pub async fn submit_tx(&self, tx: Tx) -> Result<Receipt, SubmitError> {
+        let hash = tx.hash();
+        let (send, recv) = oneshot::channel();
+        self.shared
+            .waiters
+            .lock()
+            .expect("lock")
+            .insert(hash, send);
+        if let Err(e) = self.shared.admit(tx.clone()) {
+            self.shared.waiters.lock().expect("lock").remove(&hash);
+            return Err(e.into());
+        }
+        let _ = self.shared.gossip_out.try_send(tx);
+        recv.await.map_err(|_| SubmitError::Stopped)
+    }
+
+    /// Committed blocks from `from_height` on, in order, without gaps, then live.
+    pub fn subscribe(
+        &self,
+        from_height: u64,
+    ) -> impl Stream<Item = Result<StoredBlock, StoreError>> + Send + 'static {
+        let store = self.shared.store.clone();
+        let rx = self.shared.tip.subscribe();
+        futures::stream::unfold(
+            (from_height.max(1), rx, store),
+            |(next, mut rx, store)| async move {
+                loop {
+                    let tip = rx.borrow_and_update().height;
+                    if next <= tip {
+                        return match store.block(next).await {
+                            Ok(Some(b)) => Some((Ok(b), (next + 1, rx, store))),
+                            Ok(None) => Some((
+                                Err(StoreError::Corrupt(format!("block {next} is missing"))),
+                                (next, rx, store),
+                            )),
+                            Err(e) => Some((Err(e), (next, rx, store))),
+                        };
+                    }
+                    if rx.changed().await.is_err() {
+                        return None;
+                    }
+                }
+            },
+        )
+    }
+
+    /// An inclusion proof for a committed transaction.
+    pub async fn proof(&self, tx_hash: &TxHash) -> Result<Option<TxProof>, StoreError> {
+        let Some((height, index)) = self.shared.store.tx_location(tx_hash).await? else {
+            return Ok(None);
+        };
+        let stored = self
+            .shared
+            .store
+            .block(height)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("block {height} is missing")))?;
+        let leaves: Vec<_> = stored.block.txs.iter().map(Tx::leaf).collect();
+        let path = merkle::path(&leaves, index as usize)
+            .ok_or_else(|| StoreError::Corrupt("tx index out of range".into()))?;
+        Ok(Some(TxProof {
+            tx: stored.block.txs[index as usize].clone(),
+            index,
+            path,
+            header: stored.block.header.clone(),
+            certificate: stored.certificate,
+        }))
+    }
+
+    /// The committed block at `height`.
+    pub async fn block(&self, height: u64) -> Result<Option<Block>, StoreError> {
+        Ok(self.shared.store.block(height).await?.map(|b| b.block))
+    }
+
+    /// Height, last block and mempool size.
+    pub fn status(&self) -> Status {
+        let tip = self.shared.tip.borrow().clone();
+        Status {
+            height: tip.height,
+            last_block_hash: hex::encode(tip.hash),
+            last_block_time_ms: tip.time_ms,
+            app_hash: hex::encode(tip.app_hash),
+            mempool_size: self.shared.mempool.lock().expect("lock").len(),
+        }
+    }
+
+    /// The committed tip, observable for changes.
+    pub fn watch_tip(&self) -> watch::Receiver<Tip> {
+        self.shared.tip.subscribe()
+    }
+
+    /// The genesis this node runs.
+    pub fn genesis(&self) -> &Genesis {
+        &self.shared.genesis
+    }
+
+    /// The database pool this node's store uses (the node's one database).
+    pub fn pool(&self) -> &sqlx::AnyPool {
+        self.shared.store.pool()
+    }
+
+    /// Stops the node abruptly, as a crash would: consensus, app loop and gossip end, and
+    /// waiting submitters get [`SubmitError::Stopped`]. What was committed stays committed.
+    /// Idempotent.
+    pub async fn kill(&self) {
+        let Some(running) = self.running.lock().await.take() else {
+            return;
+        };
+        let _ = running.engine.actor.kill_and_wait(None).await;
+        running.engine.handle.abort();
+        for t in &running.tasks {
+            t.abort();
+        }
+        for t in running.tasks {
+            let _ = t.await;
+        }
+        self.shared.waiters.lock().expect("lock").clear();
+        self.shared.store.pool().close().await;
+    }
+}

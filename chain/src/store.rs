@@ -1,0 +1,286 @@
+//! The block store: committed blocks, certificates and the tx index in SQL (SQLite by
+//! default, PostgreSQL for `postgres://` URLs), through one sqlx `Any` pool and the same
+//! queries for both.
+
+use std::str::FromStr;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Row};
+
+use crate::block::{Block, Tip};
+use crate::crypto::Hash32;
+use crate::engine::context::ConsortContext;
+use crate::engine::types::{Address, BlockHash};
+use crate::tx::TxHash;
+use malachitebft_core_types::CommitCertificate;
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Stored bytes do not decode: the store is corrupt.
+    #[error("corrupt store: {0}")]
+    Corrupt(String),
+}
+
+/// Which SQL backend a URL selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file (the default).
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend for a database URL.
+    pub fn of_url(url: &str) -> Self {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+}
+
+/// Opens a pool for `url` and runs the node's migrations for its backend.
+pub async fn connect_and_migrate(url: &str) -> Result<AnyPool, StoreError> {
+    sqlx::any::install_default_drivers();
+    let backend = Backend::of_url(url);
+    let options = AnyConnectOptions::from_str(url)?;
+    let pool = AnyPoolOptions::new()
+        .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+        .connect_with(options)
+        .await?;
+    if backend == Backend::Sqlite {
+        sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&pool)
+            .await?;
+        sqlx::query("PRAGMA busy_timeout = 5000").execute(&pool).await?;
+    }
+    match backend {
+        Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&pool).await?,
+        Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
+    }
+    Ok(pool)
+}
+
+/// A committed block as stored.
+#[derive(Clone, Debug)]
+pub struct StoredBlock {
+    /// The block.
+    pub block: Block,
+    /// The commit certificate that finalized it.
+    pub certificate: CommitCertificate<ConsortContext>,
+    /// The app hash after executing it.
+    pub app_hash: Hash32,
+}
+
+/// An undecided proposal as stored.
+#[derive(Clone, Debug)]
+pub struct Undecided {
+    /// Round it was proposed in.
+    pub round: i64,
+    /// Proposer.
+    pub proposer: Address,
+    /// Whether we judged it valid.
+    pub valid: bool,
+    /// The block.
+    pub block: Block,
+}
+
+/// The block store.
+#[derive(Clone)]
+pub struct BlockStore {
+    pool: AnyPool,
+}
+
+fn hash32(bytes: Vec<u8>) -> Result<Hash32, StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("hash is not 32 bytes".into()))
+}
+
+impl BlockStore {
+    /// Wraps a migrated pool.
+    pub fn new(pool: AnyPool) -> Self {
+        Self { pool }
+    }
+
+    /// The pool, for callers sharing the node's database.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Commits a decided block, its certificate and its tx index in one transaction, and
+    /// forgets undecided proposals up to its height. Idempotent for the same block.
+    pub async fn commit(&self, stored: &StoredBlock) -> Result<(), StoreError> {
+        let block = &stored.block;
+        let height = block.header.height as i64;
+        let cert = borsh::to_vec(&stored.certificate).expect("writing to a Vec cannot fail");
+        let mut tx = self.pool.begin().await?;
+        let exists = sqlx::query("SELECT hash FROM chain_blocks WHERE height = $1")
+            .bind(height)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if let Some(row) = exists {
+            let hash: Vec<u8> = row.try_get(0)?;
+            if hash != block.hash().0 {
+                return Err(StoreError::Corrupt(format!(
+                    "height {height} already holds another block"
+                )));
+            }
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO chain_blocks (height, hash, time_ms, block, certificate, app_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(height)
+        .bind(block.hash().0.to_vec())
+        .bind(block.header.time_ms as i64)
+        .bind(block.encode())
+        .bind(cert)
+        .bind(stored.app_hash.to_vec())
+        .execute(&mut *tx)
+        .await?;
+        for (idx, t) in block.txs.iter().enumerate() {
+            sqlx::query("INSERT INTO chain_txs (hash, height, idx) VALUES ($1, $2, $3)")
+                .bind(t.hash().0.to_vec())
+                .bind(height)
+                .bind(idx as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM chain_undecided WHERE height <= $1")
+            .bind(height)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The committed block at `height`.
+    pub async fn block(&self, height: u64) -> Result<Option<StoredBlock>, StoreError> {
+        let row = sqlx::query(
+            "SELECT block, certificate, app_hash FROM chain_blocks WHERE height = $1",
+        )
+        .bind(height as i64)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let block: Vec<u8> = row.try_get(0)?;
+        let cert: Vec<u8> = row.try_get(1)?;
+        let app_hash: Vec<u8> = row.try_get(2)?;
+        Ok(Some(StoredBlock {
+            block: Block::decode(&block).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            certificate: borsh::from_slice(&cert)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            app_hash: hash32(app_hash)?,
+        }))
+    }
+
+    /// The committed tip, or `None` before the first block.
+    pub async fn tip(&self) -> Result<Option<Tip>, StoreError> {
+        let row = sqlx::query(
+            "SELECT height, hash, time_ms, app_hash FROM chain_blocks \
+             ORDER BY height DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(Tip {
+            height: row.try_get::<i64, _>(0)? as u64,
+            hash: hash32(row.try_get(1)?)?,
+            time_ms: row.try_get::<i64, _>(2)? as u64,
+            app_hash: hash32(row.try_get(3)?)?,
+        }))
+    }
+
+    /// Where a committed transaction sits: (height, index).
+    pub async fn tx_location(&self, hash: &TxHash) -> Result<Option<(u64, u32)>, StoreError> {
+        let row = sqlx::query("SELECT height, idx FROM chain_txs WHERE hash = $1")
+            .bind(hash.0.to_vec())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Some((
+                row.try_get::<i64, _>(0)? as u64,
+                row.try_get::<i64, _>(1)? as u32,
+            )),
+            None => None,
+        })
+    }
+
+    /// Every committed transaction hash (loaded once at start for replay checks).
+    pub async fn all_tx_hashes(&self) -> Result<Vec<TxHash>, StoreError> {
+        let rows = sqlx::query("SELECT hash FROM chain_txs")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| Ok(TxHash(hash32(r.try_get(0)?)?)))
+            .collect()
+    }
+
+    /// Remembers a proposal we built or received and judged.
+    pub async fn put_undecided(&self, u: &Undecided) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO chain_undecided (height, round, hash, proposer, valid, block) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (height, round, hash) DO NOTHING",
+        )
+        .bind(u.block.header.height as i64)
+        .bind(u.round)
+        .bind(u.block.hash().0.to_vec())
+        .bind(u.proposer.0.to_vec())
+        .bind(i64::from(u.valid))
+        .bind(u.block.encode())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Undecided proposals at a height (any round).
+    pub async fn undecided_at(&self, height: u64) -> Result<Vec<Undecided>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT round, proposer, valid, block FROM chain_undecided WHERE height = $1",
+        )
+        .bind(height as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let proposer: Vec<u8> = r.try_get(1)?;
+                let block: Vec<u8> = r.try_get(3)?;
+                Ok(Undecided {
+                    round: r.try_get(0)?,
+                    proposer: Address(proposer.try_into().map_err(|_| {
+                        StoreError::Corrupt("proposer is not 20 bytes".into())
+                    })?),
+                    valid: r.try_get::<i64, _>(2)? != 0,
+                    block: Block::decode(&block)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                })
+            })
+            .collect()
+    }
+
+    /// An undecided block by hash at a height.
+    pub async fn undecided_block(
+        &self,
+        height: u64,
+        hash: &BlockHash,
+    ) -> Result<Option<Block>, StoreError> {
+        Ok(self
+            .undecided_at(height)
+            .await?
+            .into_iter()
+            .find(|u| &u.block.hash() == hash)
+            .map(|u| u.block))
+    }
+}
