@@ -71,6 +71,23 @@ pub fn path(leaves: &[Hash32], mut index: usize) -> Option<Vec<PathStep>> {
     Some(steps)
 }
 
+/// The sides of the siblings on the path of leaf `index` in a tree of `count` leaves
+/// (true = sibling on the left), so a verifier can check a path belongs to that index.
+pub fn path_shape(mut index: usize, mut count: usize) -> Option<Vec<bool>> {
+    if index >= count {
+        return None;
+    }
+    let mut sides = Vec::new();
+    while count > 1 {
+        if (index ^ 1) < count {
+            sides.push(index & 1 == 1);
+        }
+        index /= 2;
+        count = count.div_ceil(2);
+    }
+    Some(sides)
+}
+
 /// Recomputes the root from a leaf and its path.
 pub fn root_from_path(leaf: Hash32, steps: &[PathStep]) -> Hash32 {
     steps.iter().fold(leaf, |acc, step| {
@@ -98,6 +115,8 @@ mod tests {
             for (i, leaf) in l.iter().enumerate() {
                 let p = path(&l, i).unwrap();
                 assert_eq!(root_from_path(*leaf, &p), r, "n={n} i={i}");
+                let sides: Vec<bool> = p.iter().map(|s| s.sibling_is_left).collect();
+                assert_eq!(path_shape(i, n), Some(sides));
             }
             assert!(path(&l, n).is_none());
         }

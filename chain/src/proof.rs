@@ -75,6 +75,10 @@ pub fn verify(proof: &TxProof, genesis: &Genesis) -> Result<(), ProofError> {
     if proof.header.chain_id != genesis.chain_id {
         return Err(ProofError::CertificateMismatch);
     }
+    let sides: Vec<bool> = proof.path.iter().map(|s| s.sibling_is_left).collect();
+    if merkle::path_shape(proof.index as usize, proof.header.tx_count as usize) != Some(sides) {
+        return Err(ProofError::Path);
+    }
     if merkle::root_from_path(proof.tx.leaf(), &proof.path) != proof.header.tx_root {
         return Err(ProofError::Path);
     }

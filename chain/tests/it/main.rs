@@ -4,7 +4,7 @@
 mod net;
 
 mod consensus;
-// mod faults;
-// mod proofs;
-// mod refusals;
-// mod store;
+mod faults;
+mod proofs;
+mod refusals;
+mod store;
