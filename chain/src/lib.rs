@@ -22,3 +22,4 @@ pub use node::{ChainNode, NodeConfig, Receipt, Status, SubmitError, Tuning};
 pub use proof::{ProofError, TxProof, verify};
 pub use tx::{Tx, TxError, TxHash};
 pub mod local;
+pub mod bench;
