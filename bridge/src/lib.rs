@@ -1,1 +1,13 @@
-//! placeholder
+//! `consort-bridge`: the consortium application ("the DAPP") on top of `consort-chain`.
+//! Every node decodes, validates and applies each committed block's records the same way,
+//! in block order, into its SQL projection; the outcome feeds the chain's app hash.
+
+pub mod apply;
+pub mod records;
+pub mod submit;
+pub mod users;
+pub mod validate;
+
+pub use apply::Bridge;
+pub use records::{Record, Registration};
+pub use submit::{BridgeError, submit_record};

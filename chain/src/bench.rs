@@ -67,6 +67,7 @@ pub async fn run(opts: &BenchOptions, dir: &Path) -> Result<Vec<PhaseReport>, St
             validator_key: k.validator_key.clone(),
             tuning: Tuning::default(),
             executor: None,
+            pool: None,
         })
         .await
         .map_err(|e| e.to_string())?;
@@ -120,7 +121,9 @@ async fn phase(name: &str, opts: &BenchOptions, nodes: &[Arc<ChainNode>]) -> Pha
         rand::Rng::fill(&mut rand::thread_rng(), &mut payload[..]);
         let t = Instant::now();
         if node.submit(payload).await.is_ok() && Instant::now() <= end {
-            lat.lock().expect("lock").push(t.elapsed().as_secs_f64() * 1000.0);
+            lat.lock()
+                .expect("lock")
+                .push(t.elapsed().as_secs_f64() * 1000.0);
         }
     };
 

@@ -126,10 +126,16 @@ pub fn validate_block(
     let h = &block.header;
     let header_err = |m: String| Err(BlockError::Header(m));
     if h.chain_id != genesis.chain_id {
-        return header_err(format!("chain id {} is not {}", h.chain_id, genesis.chain_id));
+        return header_err(format!(
+            "chain id {} is not {}",
+            h.chain_id, genesis.chain_id
+        ));
     }
     if h.height != tip.height + 1 {
-        return header_err(format!("height {} does not follow {}", h.height, tip.height));
+        return header_err(format!(
+            "height {} does not follow {}",
+            h.height, tip.height
+        ));
     }
     if h.prev_hash != tip.hash {
         return header_err("previous hash does not match the committed tip".into());

@@ -10,9 +10,10 @@ use crate::crypto::{Hash32, sha256};
 /// A boxed future, for an object-safe async trait.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Executes each committed block exactly in chain order and returns a digest of its
-/// outcome (which records were accepted or rejected). It must be deterministic: every
-/// node's executor must return the same digest for the same block.
+/// Executes each committed block in chain order and returns a digest of its outcome (which
+/// records were accepted or rejected). It must be deterministic (every node's executor
+/// returns the same digest for the same block) and idempotent per height: after a crash
+/// the chain may hand it a block it already executed, and it must return the same digest.
 pub trait BlockExecutor: Send + Sync + 'static {
     /// Executes `block`; an error stops the node from advancing (it retries the height).
     fn execute<'a>(&'a self, block: &'a Block) -> BoxFuture<'a, Result<Hash32, String>>;

@@ -98,7 +98,10 @@ impl Genesis {
         let mut ids = BTreeMap::new();
         for org in &self.orgs {
             if ids.insert(org.id.clone(), ()).is_some() {
-                return Err(GenesisError::Invalid(format!("duplicate org id {}", org.id)));
+                return Err(GenesisError::Invalid(format!(
+                    "duplicate org id {}",
+                    org.id
+                )));
             }
             verifying_key_from_hex(&org.node_key)
                 .map_err(|e| GenesisError::Invalid(format!("{}: node_key: {e}", org.id)))?;

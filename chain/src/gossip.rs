@@ -112,7 +112,9 @@ async fn send_loop(addr: String, mut frames: mpsc::Receiver<Arc<Vec<u8>>>) {
                 Err(_) => continue,
             }
         }
-        let Some(stream) = conn.as_mut() else { continue };
+        let Some(stream) = conn.as_mut() else {
+            continue;
+        };
         let len = (frame.len() as u32).to_be_bytes();
         let ok = stream.write_all(&len).await.is_ok() && stream.write_all(&frame).await.is_ok();
         if !ok {

@@ -2,9 +2,9 @@
 //! one chain of signed transactions ordered by Malachite BFT over libp2p. This crate knows
 //! nothing about Matrix: it moves opaque payloads.
 
+pub mod block;
 pub mod crypto;
 pub mod engine;
-pub mod block;
 pub mod executor;
 pub mod genesis;
 pub(crate) mod gossip;
@@ -21,5 +21,6 @@ pub use genesis::{ChainParams, Genesis, OrgEntry};
 pub use node::{ChainNode, NodeConfig, Receipt, Status, SubmitError, Tuning};
 pub use proof::{ProofError, TxProof, verify};
 pub use tx::{Tx, TxError, TxHash};
-pub mod local;
 pub mod bench;
+pub mod local;
+pub mod testnet;

@@ -130,7 +130,12 @@ pub struct NodeFile {
 /// Writes a consortium layout under `dir`: `genesis.json`, and per organisation
 /// `orgK/{genesis.json, keys.json, node.toml}`. Ports are `base_port + 2(K-1)` (consensus)
 /// and the next one (transaction gossip).
-pub fn init_dir(dir: &Path, orgs: usize, base_port: u16, chain_id: &str) -> Result<Genesis, String> {
+pub fn init_dir(
+    dir: &Path,
+    orgs: usize,
+    base_port: u16,
+    chain_id: &str,
+) -> Result<Genesis, String> {
     if orgs == 0 {
         return Err("a consortium needs at least one organisation".into());
     }
@@ -152,11 +157,15 @@ pub fn init_dir(dir: &Path, orgs: usize, base_port: u16, chain_id: &str) -> Resu
     let (genesis, keys) = local_consortium(chain_id, &ports);
     let io = |e: std::io::Error| e.to_string();
     std::fs::create_dir_all(dir).map_err(io)?;
-    genesis.save(&dir.join("genesis.json")).map_err(|e| e.to_string())?;
+    genesis
+        .save(&dir.join("genesis.json"))
+        .map_err(|e| e.to_string())?;
     for (org, k) in genesis.orgs.iter().zip(&keys) {
         let od = dir.join(&org.id);
         std::fs::create_dir_all(&od).map_err(io)?;
-        genesis.save(&od.join("genesis.json")).map_err(|e| e.to_string())?;
+        genesis
+            .save(&od.join("genesis.json"))
+            .map_err(|e| e.to_string())?;
         k.save(&od.join("keys.json")).map_err(io)?;
         let file = NodeFile {
             org_id: org.id.clone(),
@@ -192,6 +201,7 @@ pub fn load_org_dir(dir: &Path) -> Result<crate::node::NodeConfig, String> {
         database_url,
         tuning: Default::default(),
         executor: None,
+        pool: None,
     })
 }
 

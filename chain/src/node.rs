@@ -92,6 +92,9 @@ pub struct NodeConfig {
     pub tuning: Tuning,
     /// Executes committed blocks (default: accept every transaction).
     pub executor: Option<Arc<dyn BlockExecutor>>,
+    /// An already migrated pool over `database_url`, to share one pool with the rest of
+    /// the node; when `None` the node opens its own.
+    pub pool: Option<sqlx::AnyPool>,
 }
 
 /// Failures starting a node.
@@ -200,7 +203,10 @@ struct Running {
 impl ChainNode {
     /// Opens the store, starts the consensus engine, the app loop and transaction gossip.
     pub async fn start(config: NodeConfig) -> Result<ChainNode, StartError> {
-        config.genesis.check().map_err(|e| StartError::Other(e.to_string()))?;
+        config
+            .genesis
+            .check()
+            .map_err(|e| StartError::Other(e.to_string()))?;
         let org = config
             .genesis
             .org(&config.org_id)
@@ -216,7 +222,10 @@ impl ChainNode {
                 "the validator key does not match the genesis".into(),
             ));
         }
-        let pool = connect_and_migrate(&config.database_url).await?;
+        let pool = match &config.pool {
+            Some(pool) => pool.clone(),
+            None => connect_and_migrate(&config.database_url).await?,
+        };
         let store = BlockStore::new(pool);
         let tip = store.tip().await?.unwrap_or(Tip {
             height: 0,
@@ -237,7 +246,10 @@ impl ChainNode {
             waiters: Mutex::new(HashMap::new()),
             tip: watch::Sender::new(tip),
             gossip_out,
-            executor: config.executor.clone().unwrap_or_else(|| Arc::new(AcceptAll)),
+            executor: config
+                .executor
+                .clone()
+                .unwrap_or_else(|| Arc::new(AcceptAll)),
         });
         let mut tasks = crate::gossip::start(shared.clone(), &org, gossip_rx)
             .await
@@ -268,11 +280,7 @@ impl ChainNode {
     pub async fn submit_tx(&self, tx: Tx) -> Result<Receipt, SubmitError> {
         let hash = tx.hash();
         let (send, recv) = oneshot::channel();
-        self.shared
-            .waiters
-            .lock()
-            .expect("lock")
-            .insert(hash, send);
+        self.shared.waiters.lock().expect("lock").insert(hash, send);
         if let Err(e) = self.shared.admit(tx.clone()) {
             self.shared.waiters.lock().expect("lock").remove(&hash);
             return Err(e.into());

@@ -95,9 +95,14 @@ pub fn verify(proof: &TxProof, genesis: &Genesis) -> Result<(), ProofError> {
             .validators
             .iter()
             .find(|v| v.address == sig.address)
-            .ok_or_else(|| ProofError::BadSignature(format!("{} is not a validator", sig.address)))?;
+            .ok_or_else(|| {
+                ProofError::BadSignature(format!("{} is not a validator", sig.address))
+            })?;
         if !seen.insert(sig.address) {
-            return Err(ProofError::BadSignature(format!("{} signed twice", sig.address)));
+            return Err(ProofError::BadSignature(format!(
+                "{} signed twice",
+                sig.address
+            )));
         }
         let vote = Vote {
             height: cert.height,
@@ -107,7 +112,10 @@ pub fn verify(proof: &TxProof, genesis: &Genesis) -> Result<(), ProofError> {
             validator_address: sig.address,
             extension: None,
         };
-        if !sig.signature.verify(&validator.public_key, &vote.to_sign_bytes()) {
+        if !sig
+            .signature
+            .verify(&validator.public_key, &vote.to_sign_bytes())
+        {
             return Err(ProofError::BadSignature(format!(
                 "{}'s precommit signature does not verify",
                 sig.address

@@ -58,11 +58,15 @@ pub async fn connect_and_migrate(url: &str) -> Result<AnyPool, StoreError> {
         .connect_with(options)
         .await?;
     if backend == Backend::Sqlite {
-        sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&pool)
+            .await?;
         sqlx::query("PRAGMA synchronous = NORMAL")
             .execute(&pool)
             .await?;
-        sqlx::query("PRAGMA busy_timeout = 5000").execute(&pool).await?;
+        sqlx::query("PRAGMA busy_timeout = 5000")
+            .execute(&pool)
+            .await?;
     }
     match backend {
         Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&pool).await?,
@@ -168,12 +172,11 @@ impl BlockStore {
 
     /// The committed block at `height`.
     pub async fn block(&self, height: u64) -> Result<Option<StoredBlock>, StoreError> {
-        let row = sqlx::query(
-            "SELECT block, certificate, app_hash FROM chain_blocks WHERE height = $1",
-        )
-        .bind(height as i64)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row =
+            sqlx::query("SELECT block, certificate, app_hash FROM chain_blocks WHERE height = $1")
+                .bind(height as i64)
+                .fetch_optional(&self.pool)
+                .await?;
         let Some(row) = row else { return Ok(None) };
         let block: Vec<u8> = row.try_get(0)?;
         let cert: Vec<u8> = row.try_get(1)?;
@@ -259,12 +262,13 @@ impl BlockStore {
                 let block: Vec<u8> = r.try_get(3)?;
                 Ok(Undecided {
                     round: r.try_get(0)?,
-                    proposer: Address(proposer.try_into().map_err(|_| {
-                        StoreError::Corrupt("proposer is not 20 bytes".into())
-                    })?),
+                    proposer: Address(
+                        proposer
+                            .try_into()
+                            .map_err(|_| StoreError::Corrupt("proposer is not 20 bytes".into()))?,
+                    ),
                     valid: r.try_get::<i64, _>(2)? != 0,
-                    block: Block::decode(&block)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    block: Block::decode(&block).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 })
             })
             .collect()

@@ -32,8 +32,7 @@ use super::context::ConsortContext;
 use super::signing::{ConsensusSigner, ConsensusVerifier, Signature};
 use super::streaming::{AssembledProposal, PartStreams};
 use super::types::{
-    Address, Height, ProposalInit, ProposalPart, ValidatorSet,
-    proposal_fin_sign_bytes,
+    Address, Height, ProposalInit, ProposalPart, ValidatorSet, proposal_fin_sign_bytes,
 };
 use crate::block::{Block, BlockHeader, Tip, next_app_hash, validate_block};
 use crate::crypto::sha256;
@@ -294,7 +293,9 @@ impl App {
                     value_bytes,
                     reply,
                 } => {
-                    let outcome = self.synced_value(height, round, proposer, value_bytes).await;
+                    let outcome = self
+                        .synced_value(height, round, proposer, value_bytes)
+                        .await;
                     let _ = reply.send(outcome);
                 }
                 AppMsg::GetHistoryMinHeight { reply } => {
@@ -337,7 +338,11 @@ impl App {
 
     /// Validates stashed proposals for this height and returns the values already known
     /// for this round (ours or others', e.g. after a restart).
-    async fn started_round(&mut self, height: Height, round: Round) -> Vec<ProposedValue<ConsortContext>> {
+    async fn started_round(
+        &mut self,
+        height: Height,
+        round: Round,
+    ) -> Vec<ProposedValue<ConsortContext>> {
         let stale: Vec<u64> = self.future.range(..=height.0).map(|(h, _)| *h).collect();
         for h in stale {
             let proposals = self.future.remove(&h).unwrap_or_default();
@@ -367,7 +372,12 @@ impl App {
         }
     }
 
-    async fn build_or_reuse(&mut self, height: Height, round: Round, timeout: Duration) -> Result<Block, String> {
+    async fn build_or_reuse(
+        &mut self,
+        height: Height,
+        round: Round,
+        timeout: Duration,
+    ) -> Result<Block, String> {
         if let Ok(list) = self.shared.store.undecided_at(height.0).await
             && let Some(u) = list
                 .into_iter()
@@ -470,7 +480,10 @@ impl App {
         }
     }
 
-    async fn received_proposal(&mut self, p: AssembledProposal) -> Option<ProposedValue<ConsortContext>> {
+    async fn received_proposal(
+        &mut self,
+        p: AssembledProposal,
+    ) -> Option<ProposedValue<ConsortContext>> {
         let validator = self
             .validator_set
             .validators
@@ -478,10 +491,10 @@ impl App {
             .find(|v| v.address == p.init.proposer)?;
         let block = Block::decode(&p.data).ok()?;
         let hash = block.hash();
-        if !p
-            .signature
-            .verify(&validator.public_key, &proposal_fin_sign_bytes(&p.init, &hash))
-        {
+        if !p.signature.verify(
+            &validator.public_key,
+            &proposal_fin_sign_bytes(&p.init, &hash),
+        ) {
             warn!(proposer = %p.init.proposer, "proposal with a bad signature dropped");
             return None;
         }
@@ -523,13 +536,19 @@ impl App {
     }
 
     /// Commits the decided block: execute, store with certificate, update shared state.
-    async fn commit(&mut self, certificate: CommitCertificate<ConsortContext>) -> Result<(), String> {
+    async fn commit(
+        &mut self,
+        certificate: CommitCertificate<ConsortContext>,
+    ) -> Result<(), String> {
         let height = certificate.height.0;
         if height <= self.tip.height {
             return Ok(());
         }
         if height != self.tip.height + 1 {
-            return Err(format!("decided height {height} does not follow {}", self.tip.height));
+            return Err(format!(
+                "decided height {height} does not follow {}",
+                self.tip.height
+            ));
         }
         let block = self
             .shared
@@ -545,14 +564,22 @@ impl App {
             certificate,
             app_hash,
         };
-        self.shared.store.commit(&stored).await.map_err(|e| e.to_string())?;
+        self.shared
+            .store
+            .commit(&stored)
+            .await
+            .map_err(|e| e.to_string())?;
         self.shared.on_commit(&stored);
         self.tip = self.shared.tip.borrow().clone();
         debug!(height, txs = stored.block.txs.len(), "committed block");
         Ok(())
     }
 
-    async fn decided_values(&self, from: Height, to: Height) -> Vec<RawDecidedValue<ConsortContext>> {
+    async fn decided_values(
+        &self,
+        from: Height,
+        to: Height,
+    ) -> Vec<RawDecidedValue<ConsortContext>> {
         let mut out = Vec::new();
         let to = to.0.min(from.0.saturating_add(100)).min(self.tip.height);
         for h in from.0.max(1)..=to {
@@ -569,7 +596,10 @@ impl App {
                             .map(|s| ExtendedCommitSignature::new(s.address, s.signature, None))
                             .collect(),
                     };
-                    out.push(RawDecidedValue::new(Bytes::from(s.block.encode()), certificate));
+                    out.push(RawDecidedValue::new(
+                        Bytes::from(s.block.encode()),
+                        certificate,
+                    ));
                 }
                 _ => break,
             }

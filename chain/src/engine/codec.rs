@@ -153,7 +153,11 @@ impl Codec<ValidatorProof<ConsortContext>> for BorshCodec {
 
     fn decode(&self, bytes: Bytes) -> Result<ValidatorProof<ConsortContext>, Self::Error> {
         let raw: RawValidatorProof = decode(&bytes)?;
-        Ok(ValidatorProof::new(raw.public_key, raw.peer_id, raw.signature))
+        Ok(ValidatorProof::new(
+            raw.public_key,
+            raw.peer_id,
+            raw.signature,
+        ))
     }
 
     fn encode(&self, msg: &ValidatorProof<ConsortContext>) -> Result<Bytes, Self::Error> {

@@ -3,7 +3,9 @@
 use malachitebft_core_types::{Context, LinearTimeouts, NilOrVal, Round, VoteType};
 
 use super::signing::Ed25519Scheme;
-use super::types::{Address, BlockHash, Height, Proposal, ProposalPart, Validator, ValidatorSet, Vote};
+use super::types::{
+    Address, BlockHash, Height, Proposal, ProposalPart, Validator, ValidatorSet, Vote,
+};
 
 /// The consensus context of the Consort ledger.
 #[derive(Clone, Copy, Debug, Default)]

@@ -1,9 +1,9 @@
 //! Everything Malachite needs from us: the consensus context, signing, the codec,
 //! the reassembly of streamed proposals and the application loop.
 
+pub(crate) mod app;
 pub mod codec;
 pub mod context;
 pub mod signing;
-pub mod types;
-pub(crate) mod app;
 pub mod streaming;
+pub mod types;

@@ -90,9 +90,7 @@ impl PartStreams {
     }
 }
 
-fn assemble(
-    parts: impl Iterator<Item = StreamContent<ProposalPart>>,
-) -> Option<AssembledProposal> {
+fn assemble(parts: impl Iterator<Item = StreamContent<ProposalPart>>) -> Option<AssembledProposal> {
     let mut init = None;
     let mut data = Vec::new();
     let mut signature = None;
@@ -104,7 +102,9 @@ fn assemble(
             {
                 data.extend_from_slice(&chunk)
             }
-            StreamContent::Data(ProposalPart::Fin(sig)) if init.is_some() && signature.is_none() => {
+            StreamContent::Data(ProposalPart::Fin(sig))
+                if init.is_some() && signature.is_none() =>
+            {
                 signature = Some(sig)
             }
             StreamContent::Fin if signature.is_some() => {}

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::net::{Db, TestNet};
+use consort_chain::testnet::{Db, TestNet};
 use futures::future::join_all;
 
 async fn same_order_everywhere(db: Db) {
@@ -35,7 +35,11 @@ async fn same_order_everywhere(db: Db) {
             chain.push((h, u32::MAX, consort_chain::TxHash(block.hash().0)));
         }
         for (receipt, payload) in &receipts {
-            assert_eq!(seen.get(payload), Some(&1), "payload committed exactly once");
+            assert_eq!(
+                seen.get(payload),
+                Some(&1),
+                "payload committed exactly once"
+            );
             let block = node.block(receipt.height).await.unwrap().unwrap();
             assert_eq!(&block.txs[receipt.index as usize].payload, payload);
         }

@@ -5,7 +5,18 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
-use crate::net::{Db, TestNet};
+use consort_chain::Tuning;
+use consort_chain::testnet::{Db, TestNet};
+
+/// Blocks as fast as consensus allows, and a short propose timeout, because the dead node
+/// is the proposer of every fourth height while the others race 1,000 blocks ahead.
+fn catch_up_tuning() -> Tuning {
+    Tuning {
+        propose_timeout: Duration::from_millis(200),
+        empty_block_wait: Duration::ZERO,
+        ..Tuning::default()
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn commits_continue_with_one_of_four_down_and_halt_with_two() {
@@ -36,7 +47,10 @@ async fn commits_continue_with_one_of_four_down_and_halt_with_two() {
     };
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(net.heights(), stalled, "no node commits without a quorum");
-    assert!(!pending.is_finished(), "a submission cannot commit without a quorum");
+    assert!(
+        !pending.is_finished(),
+        "a submission cannot commit without a quorum"
+    );
     let (h0, h1) = (stalled[0].unwrap(), stalled[1].unwrap());
     for h in 1..=h0.min(h1) {
         let a = net.node(0).block(h).await.unwrap().unwrap();
@@ -66,11 +80,11 @@ async fn commits_continue_with_one_of_four_down_and_halt_with_two() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_1000_blocks_behind_catches_up_to_the_same_chain() {
-    let mut net = TestNet::start(4, Db::Sqlite).await;
+    let mut net = TestNet::start_with_tuning(4, Db::Sqlite, None, catch_up_tuning()).await;
     net.node(0).submit(b"early".to_vec()).await.unwrap();
     net.kill(3).await;
     let start = net.node(0).status().height;
-    // Keep the others busy until they are 1,000 blocks ahead.
+    // The others race 1,000 blocks ahead (empty blocks and some transactions).
     let load = {
         let nodes: Vec<_> = (0..3).map(|i| net.node(i)).collect();
         tokio::spawn(async move {
@@ -82,7 +96,8 @@ async fn a_node_1000_blocks_behind_catches_up_to_the_same_chain() {
             }
         })
     };
-    net.wait_height(start + 1000, Duration::from_secs(600)).await;
+    net.wait_height(start + 1000, Duration::from_secs(900))
+        .await;
     load.abort();
     let _ = load.await;
 
@@ -99,7 +114,13 @@ async fn a_node_1000_blocks_behind_catches_up_to_the_same_chain() {
     net.wait_height(next, Duration::from_secs(60)).await;
     assert_eq!(
         late.block(next).await.unwrap().unwrap().header.app_hash,
-        net.node(0).block(next).await.unwrap().unwrap().header.app_hash
+        net.node(0)
+            .block(next)
+            .await
+            .unwrap()
+            .unwrap()
+            .header
+            .app_hash
     );
     for h in (1..=target).step_by(97) {
         assert_eq!(
@@ -134,13 +155,27 @@ async fn a_node_killed_under_load_restarts_with_a_consistent_store() {
     let restarted = net.node(1);
     for r in &acked {
         let b = restarted.block(r.height).await.unwrap().unwrap();
-        assert_eq!(b.txs[r.index as usize].hash(), r.tx_hash, "acknowledged tx kept");
+        assert_eq!(
+            b.txs[r.index as usize].hash(),
+            r.tx_hash,
+            "acknowledged tx kept"
+        );
     }
     for h in 1..=top {
-        let b = restarted.block(h).await.unwrap().expect("no gap in the store");
-        assert_eq!(b.hash(), net.node(0).block(h).await.unwrap().unwrap().hash());
+        let b = restarted
+            .block(h)
+            .await
+            .unwrap()
+            .expect("no gap in the store");
+        assert_eq!(
+            b.hash(),
+            net.node(0).block(h).await.unwrap().unwrap().hash()
+        );
         for tx in &b.txs {
-            assert!(restarted.proof(&tx.hash()).await.unwrap().is_some(), "tx index complete");
+            assert!(
+                restarted.proof(&tx.hash()).await.unwrap().is_some(),
+                "tx index complete"
+            );
         }
     }
     net.shutdown().await;

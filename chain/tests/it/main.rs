@@ -1,8 +1,6 @@
 //! Integration tests of the ledger: real validators over real sockets on 127.0.0.1, real
 //! SQLite files and a real PostgreSQL server.
 
-mod net;
-
 mod consensus;
 mod faults;
 mod proofs;

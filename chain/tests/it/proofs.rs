@@ -2,7 +2,7 @@
 
 use consort_chain::{TxProof, verify};
 
-use crate::net::{Db, TestNet};
+use consort_chain::testnet::{Db, TestNet};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn proofs_verify_and_any_flipped_byte_breaks_them() {
@@ -22,7 +22,12 @@ async fn proofs_verify_and_any_flipped_byte_breaks_them() {
         verify(&proof, &net.genesis).expect("valid proof");
     }
 
-    let proof = net.node(1).proof(&receipts[0].tx_hash).await.unwrap().unwrap();
+    let proof = net
+        .node(1)
+        .proof(&receipts[0].tx_hash)
+        .await
+        .unwrap()
+        .unwrap();
     let bytes = proof.encode();
     assert!(verify(&TxProof::decode(&bytes).unwrap(), &net.genesis).is_ok());
     for i in 0..bytes.len() {

@@ -7,7 +7,7 @@ use consort_chain::crypto::generate_key;
 use consort_chain::{SubmitError, Tx, TxError};
 use tokio::io::AsyncWriteExt;
 
-use crate::net::{Db, TestNet};
+use consort_chain::testnet::{Db, TestNet};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn invalid_transactions_are_refused_with_a_reason_and_never_committed() {
@@ -30,7 +30,10 @@ async fn invalid_transactions_are_refused_with_a_reason_and_never_committed() {
     let big = Tx::new_signed("org1", 1, vec![0; max + 1], &net.keys[0].node_key);
     assert_eq!(
         node.submit_tx(big.clone()).await,
-        Err(SubmitError::Refused(TxError::TooLarge { size: max + 1, max }))
+        Err(SubmitError::Refused(TxError::TooLarge {
+            size: max + 1,
+            max
+        }))
     );
 
     // Another org's validly signed transaction may be relayed by any node.
@@ -60,7 +63,10 @@ async fn invalid_transactions_are_refused_with_a_reason_and_never_committed() {
             let b = n.block(h).await.unwrap().unwrap();
             count += b.txs.iter().filter(|t| t.hash() == receipt.tx_hash).count();
         }
-        assert_eq!(count, 1, "the relayed transaction is committed exactly once");
+        assert_eq!(
+            count, 1,
+            "the relayed transaction is committed exactly once"
+        );
     }
     net.shutdown().await;
 }
@@ -78,7 +84,9 @@ async fn garbage_on_the_gossip_port_changes_nothing() {
     let forged = Tx::new_signed("org2", 1, b"x".to_vec(), &generate_key());
     let frame = borsh::to_vec(&vec![forged.clone()]).unwrap();
     let mut s3 = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    s3.write_all(&(frame.len() as u32).to_be_bytes()).await.unwrap();
+    s3.write_all(&(frame.len() as u32).to_be_bytes())
+        .await
+        .unwrap();
     s3.write_all(&frame).await.unwrap();
 
     let r = net.node(0).submit(b"still fine".to_vec()).await.unwrap();

@@ -7,7 +7,7 @@ use consort_chain::store::{BlockStore, StoredBlock, Undecided, connect_and_migra
 use consort_chain::{Tx, TxHash};
 use malachitebft_core_types::{CommitCertificate, Round};
 
-use crate::net::{create_pg_db, drop_pg_db};
+use consort_chain::testnet::{create_pg_db, drop_pg_db};
 
 fn block(height: u64, prev: [u8; 32], n: u64) -> Block {
     let key = generate_key();
@@ -31,7 +31,12 @@ fn block(height: u64, prev: [u8; 32], n: u64) -> Block {
 
 fn stored(b: Block) -> StoredBlock {
     StoredBlock {
-        certificate: CommitCertificate::new(Height(b.header.height), Round::new(0), b.hash(), vec![]),
+        certificate: CommitCertificate::new(
+            Height(b.header.height),
+            Round::new(0),
+            b.hash(),
+            vec![],
+        ),
         block: b,
         app_hash: [3; 32],
     }
@@ -52,13 +57,22 @@ async fn exercise(url: &str) {
         })
         .await
         .unwrap();
-    assert_eq!(store.undecided_block(1, &b1.hash()).await.unwrap(), Some(b1.clone()));
+    assert_eq!(
+        store.undecided_block(1, &b1.hash()).await.unwrap(),
+        Some(b1.clone())
+    );
 
     store.commit(&stored(b1.clone())).await.unwrap();
     store.commit(&stored(b1.clone())).await.unwrap(); // idempotent
-    assert!(store.undecided_at(1).await.unwrap().is_empty(), "undecided cleared");
+    assert!(
+        store.undecided_at(1).await.unwrap().is_empty(),
+        "undecided cleared"
+    );
     let other = block(1, [9; 32], 1);
-    assert!(store.commit(&stored(other)).await.is_err(), "a second block at a height is refused");
+    assert!(
+        store.commit(&stored(other)).await.is_err(),
+        "a second block at a height is refused"
+    );
     store.commit(&stored(b2.clone())).await.unwrap();
 
     let tip = store.tip().await.unwrap().unwrap();
@@ -67,7 +81,10 @@ async fn exercise(url: &str) {
     assert_eq!(back.block, b1);
     assert_eq!(back.certificate.value_id, b1.hash());
     assert_eq!(back.app_hash, [3; 32]);
-    assert_eq!(store.tx_location(&b1.txs[2].hash()).await.unwrap(), Some((1, 2)));
+    assert_eq!(
+        store.tx_location(&b1.txs[2].hash()).await.unwrap(),
+        Some((1, 2))
+    );
     assert_eq!(store.tx_location(&TxHash([0; 32])).await.unwrap(), None);
     assert_eq!(store.all_tx_hashes().await.unwrap().len(), 3);
 
@@ -79,7 +96,11 @@ async fn exercise(url: &str) {
 #[tokio::test]
 async fn block_store_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    exercise(&format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display())).await;
+    exercise(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("s.db").display()
+    ))
+    .await;
 }
 
 #[tokio::test]

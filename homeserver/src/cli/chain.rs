@@ -91,7 +91,9 @@ pub async fn run(cmd: ChainCommand) -> anyhow::Result<()> {
         ChainCommand::Start { dir } => {
             let config = load_org_dir(&dir).map_err(anyhow::Error::msg)?;
             let org = config.org_id.clone();
-            let node = ChainNode::start(config).await.context("starting the node")?;
+            let node = ChainNode::start(config)
+                .await
+                .context("starting the node")?;
             println!("{org} running at height {}", node.status().height);
             let mut tip = node.watch_tip();
             loop {
@@ -142,7 +144,10 @@ async fn print_status(genesis: &Genesis, org: &str, database_url: &str) -> anyho
             .find(|v| hex_of(v.public_key.as_bytes()) == org.validator_key)
             .map(|v| v.address.to_string())
             .unwrap_or_default();
-        println!("  {:<8} {:<20} power 1  address {address}", org.id, org.server_name);
+        println!(
+            "  {:<8} {:<20} power 1  address {address}",
+            org.id, org.server_name
+        );
     }
     Ok(())
 }

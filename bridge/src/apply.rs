@@ -1,0 +1,165 @@
+//! Applying committed blocks to the projection: one SQL transaction per block, records in
+//! order, every outcome stored; the outcome digest goes into the chain's app hash.
+
+use consort_chain::crypto::{Hash32, sha256};
+use consort_chain::executor::BoxFuture;
+use consort_chain::{Block, BlockExecutor, Genesis};
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use crate::records::Record;
+use crate::users;
+use crate::validate::{subject, validate};
+
+/// The bridge: validates and applies blocks to this node's projection.
+#[derive(Clone)]
+pub struct Bridge {
+    pool: AnyPool,
+    genesis: Genesis,
+}
+
+impl Bridge {
+    /// A bridge over a migrated pool.
+    pub fn new(pool: AnyPool, genesis: Genesis) -> Self {
+        Self { pool, genesis }
+    }
+
+    /// The projection's pool.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The consortium.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// The outcome of the transaction at (height, index): `Ok(())` accepted, `Err(reason)`
+    /// rejected, `None` not applied yet.
+    pub async fn outcome(
+        &self,
+        height: u64,
+        index: u32,
+    ) -> Result<Option<Result<(), String>>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT accepted, reason FROM bridge_outcomes WHERE height = $1 AND idx = $2",
+        )
+        .bind(height as i64)
+        .bind(i64::from(index))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            None => None,
+            Some(r) if r.try_get::<i64, _>(0)? != 0 => Some(Ok(())),
+            Some(r) => Some(Err(r.try_get::<Option<String>, _>(1)?.unwrap_or_default())),
+        })
+    }
+
+    async fn apply(&self, block: &Block) -> Result<Hash32, sqlx::Error> {
+        let height = block.header.height;
+        let mut tx = self.pool.begin().await?;
+        let applied: i64 = sqlx::query("SELECT applied_height FROM bridge_state WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if applied as u64 >= height {
+            // Already applied before a crash: answer the same digest from stored outcomes.
+            let rows = sqlx::query(
+                "SELECT idx, accepted FROM bridge_outcomes WHERE height = $1 ORDER BY idx",
+            )
+            .bind(height as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+            let bits: Vec<bool> = rows
+                .iter()
+                .map(|r| r.try_get::<i64, _>(1).map(|a| a != 0))
+                .collect::<Result<_, _>>()?;
+            return Ok(digest(&bits));
+        }
+        let mut bits = Vec::with_capacity(block.txs.len());
+        for (idx, t) in block.txs.iter().enumerate() {
+            let outcome = self.apply_one(&mut tx, &t.org, &t.payload, height).await?;
+            bits.push(outcome.is_ok());
+            sqlx::query("INSERT INTO bridge_outcomes (height, idx, accepted, reason) VALUES ($1, $2, $3, $4)")
+                .bind(height as i64)
+                .bind(idx as i64)
+                .bind(i64::from(outcome.is_ok()))
+                .bind(outcome.err())
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE bridge_state SET applied_height = $1 WHERE id = 1")
+            .bind(height as i64)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(digest(&bits))
+    }
+
+    /// Validates and applies one record; `Err` is a rejection (nothing changed).
+    async fn apply_one(
+        &self,
+        conn: &mut AnyConnection,
+        org: &str,
+        payload: &[u8],
+        height: u64,
+    ) -> Result<Result<(), String>, sqlx::Error> {
+        let Ok(record) = Record::decode(payload) else {
+            return Ok(Err("the payload is not a Consort record".into()));
+        };
+        let existing = users::get_in(conn, subject(&record)).await?;
+        if let Err(reason) = validate(&record, org, &self.genesis, existing.as_ref()) {
+            return Ok(Err(reason));
+        }
+        match record {
+            Record::Registration(r) => {
+                sqlx::query(
+                    "INSERT INTO bridge_users (user_id, org, approved_by, approved_at_ms, height, deactivated) \
+                     VALUES ($1, $2, $3, $4, $5, 0)",
+                )
+                .bind(&r.user_id)
+                .bind(&r.org)
+                .bind(&r.approved_by)
+                .bind(r.approved_at_ms as i64)
+                .bind(height as i64)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Record::Deactivation { user_id, .. } => {
+                sqlx::query("UPDATE bridge_users SET deactivated = 1 WHERE user_id = $1")
+                    .bind(&user_id)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Record::Profile {
+                user_id,
+                displayname,
+                avatar_url,
+            } => {
+                sqlx::query(
+                    "UPDATE bridge_users SET displayname = $1, avatar_url = $2 WHERE user_id = $3",
+                )
+                .bind(displayname)
+                .bind(avatar_url)
+                .bind(&user_id)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Ok(Ok(()))
+    }
+}
+
+fn digest(bits: &[bool]) -> Hash32 {
+    let bytes: Vec<u8> = bits.iter().map(|b| u8::from(*b)).collect();
+    sha256(&[b"consort-bridge-outcomes", &bytes])
+}
+
+impl BlockExecutor for Bridge {
+    fn execute<'a>(&'a self, block: &'a Block) -> BoxFuture<'a, Result<Hash32, String>> {
+        Box::pin(async move {
+            self.apply(block)
+                .await
+                .map_err(|e| format!("bridge apply failed: {e}"))
+        })
+    }
+}

@@ -1,0 +1,108 @@
+//! Every payload the bridge puts on the ledger, in its canonical (borsh) encoding.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use consort_chain::engine::signing::Signature;
+use ed25519_dalek::{SigningKey, VerifyingKey};
+
+/// A ledger record: the payload of one chain transaction.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum Record {
+    /// An organisation admin approved an account: it becomes usable and visible everywhere.
+    Registration(Registration),
+    /// An account was deactivated by its organisation.
+    Deactivation {
+        /// The account.
+        user_id: String,
+        /// When (Unix ms, from the submitting node).
+        at_ms: u64,
+    },
+    /// A user's public profile changed.
+    Profile {
+        /// The user.
+        user_id: String,
+        /// New display name, if any.
+        displayname: Option<String>,
+        /// New avatar, if any.
+        avatar_url: Option<String>,
+    },
+}
+
+impl Record {
+    /// Canonical bytes for a chain transaction's payload.
+    pub fn encode(&self) -> Vec<u8> {
+        borsh::to_vec(self).expect("writing to a Vec cannot fail")
+    }
+
+    /// Decodes a payload; garbage is an error (and a rejected transaction), never a panic.
+    pub fn decode(bytes: &[u8]) -> Result<Self, std::io::Error> {
+        borsh::from_slice(bytes)
+    }
+}
+
+/// The approval certificate of an account, signed by the organisation's node key.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Registration {
+    /// The full Matrix user id, `@local:server`.
+    pub user_id: String,
+    /// The organisation that approved it; the user id's server name must be its.
+    pub org: String,
+    /// The approving admin's user id.
+    pub approved_by: String,
+    /// Approval time (Unix ms).
+    pub approved_at_ms: u64,
+    /// The organisation's signature over the fields above.
+    pub signature: Signature,
+}
+
+impl Registration {
+    fn sign_bytes(user_id: &str, org: &str, approved_by: &str, approved_at_ms: u64) -> Vec<u8> {
+        let mut out = b"consort-registration".to_vec();
+        borsh::to_writer(&mut out, &(user_id, org, approved_by, approved_at_ms))
+            .expect("writing to a Vec cannot fail");
+        out
+    }
+
+    /// Signs a new certificate with the organisation's node key.
+    pub fn new_signed(
+        user_id: &str,
+        org: &str,
+        approved_by: &str,
+        approved_at_ms: u64,
+        key: &SigningKey,
+    ) -> Self {
+        let signature = Signature::sign(
+            key,
+            &Self::sign_bytes(user_id, org, approved_by, approved_at_ms),
+        );
+        Self {
+            user_id: user_id.into(),
+            org: org.into(),
+            approved_by: approved_by.into(),
+            approved_at_ms,
+            signature,
+        }
+    }
+
+    /// Whether the certificate is signed by `key`.
+    pub fn verify(&self, key: &VerifyingKey) -> bool {
+        self.signature.verify(
+            key,
+            &Self::sign_bytes(
+                &self.user_id,
+                &self.org,
+                &self.approved_by,
+                self.approved_at_ms,
+            ),
+        )
+    }
+}
+
+/// Splits `@local:server` into its parts, or `None` when it is not a user id.
+pub fn split_user_id(user_id: &str) -> Option<(&str, &str)> {
+    let rest = user_id.strip_prefix('@')?;
+    let (local, server) = rest.split_once(':')?;
+    if local.is_empty() || server.is_empty() {
+        return None;
+    }
+    Some((local, server))
+}

@@ -1,0 +1,7 @@
+//! The HTTP edge: the `Ruma<T>` extractor, the router, and one module per API area mirroring
+//! ruma's module tree.
+
+pub mod admin;
+pub mod client;
+pub mod router;
+pub mod ruma_wrapper;

@@ -1,0 +1,215 @@
+//! `Ruma<T>`: the axum extractor that turns an HTTP request into a typed ruma request. It reads
+//! the body under the configured size limit, authenticates the caller as the endpoint's
+//! `Metadata` auth scheme requires, and maps every parsing failure to the Matrix error code
+//! Synapse would give. `RumaResponse<R>` turns a typed response back into HTTP.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use axum::{
+    RequestPartsExt,
+    extract::{ConnectInfo, FromRequest, RawPathParams, Request},
+    response::{IntoResponse, Response},
+};
+use bytes::{Bytes, BytesMut};
+use http::{StatusCode, header, request::Parts};
+use ruma::api::{
+    IncomingRequest, OutgoingResponse,
+    auth_scheme::{
+        AccessToken, AccessTokenOptional, AppserviceToken, AppserviceTokenOptional, NoAccessToken,
+        NoAuthentication,
+    },
+    error::{DeserializationError, FromHttpRequestError},
+};
+
+use crate::{
+    error::{Error, Result},
+    services::auth::{Sender, authenticate},
+    state::AppState,
+};
+
+/// How an endpoint wants its caller authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// No access token is looked at.
+    None,
+    /// An access token must be given and valid.
+    Required,
+    /// An access token may be given; when given it must be valid.
+    Optional,
+}
+
+/// Maps ruma's auth scheme types to what the server does with them.
+pub trait ServerAuth {
+    /// The mode for this scheme.
+    const MODE: AuthMode;
+}
+
+impl ServerAuth for NoAuthentication {
+    const MODE: AuthMode = AuthMode::None;
+}
+impl ServerAuth for NoAccessToken {
+    const MODE: AuthMode = AuthMode::None;
+}
+impl ServerAuth for AccessToken {
+    const MODE: AuthMode = AuthMode::Required;
+}
+impl ServerAuth for AccessTokenOptional {
+    const MODE: AuthMode = AuthMode::Optional;
+}
+// Application services are not supported: their tokens are not looked at.
+impl ServerAuth for AppserviceToken {
+    const MODE: AuthMode = AuthMode::Required;
+}
+impl ServerAuth for AppserviceTokenOptional {
+    const MODE: AuthMode = AuthMode::None;
+}
+
+/// A typed, authenticated Matrix request.
+#[derive(Debug)]
+pub struct Ruma<T> {
+    /// The parsed request.
+    pub body: T,
+    /// The caller, when the endpoint authenticates and a token was given.
+    pub sender: Option<Sender>,
+    /// The client's address, when known.
+    pub client_ip: Option<SocketAddr>,
+}
+
+impl<T> Ruma<T> {
+    /// The caller of an endpoint that requires authentication.
+    pub fn sender(&self) -> Result<&Sender> {
+        self.sender.as_ref().ok_or_else(Error::missing_token)
+    }
+
+    /// The client's address as a rate-limiter key.
+    pub fn client_key(&self) -> String {
+        self.client_ip
+            .map(|a| a.ip().to_string())
+            .unwrap_or_else(|| "unknown".to_owned())
+    }
+}
+
+/// Reads a whole body, refusing more than `limit` bytes with 413 `M_TOO_LARGE`.
+pub async fn read_body(parts: &Parts, body: axum::body::Body, limit: usize) -> Result<Bytes> {
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(Error::too_large(limit));
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|err| {
+        let source = err.into_inner();
+        if source
+            .downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some()
+        {
+            Error::too_large(limit)
+        } else {
+            Error::new(
+                StatusCode::BAD_REQUEST,
+                ruma::api::error::ErrorKind::Unknown,
+                format!("Cannot read request body: {source}"),
+            )
+        }
+    })
+}
+
+/// The access token of a request: `Authorization: Bearer` header, else `access_token` query.
+pub fn access_token(parts: &Parts) -> Result<Option<String>> {
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().map_err(|_| Error::missing_token())?;
+        let token = value
+            .get(..7)
+            .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+            .map(|_| value[7..].trim())
+            .ok_or_else(Error::missing_token)?;
+        return Ok(Some(token.to_owned()));
+    }
+    #[derive(serde::Deserialize)]
+    struct Query {
+        access_token: Option<String>,
+    }
+    Ok(axum::extract::Query::<Query>::try_from_uri(&parts.uri)
+        .ok()
+        .and_then(|q| q.0.access_token))
+}
+
+/// Maps ruma's parse failures to Synapse's error codes.
+fn parse_error(err: FromHttpRequestError) -> Error {
+    match err {
+        FromHttpRequestError::Deserialization(DeserializationError::Json(err)) => {
+            match err.classify() {
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                    Error::not_json("Content not JSON.")
+                }
+                _ => Error::bad_json(err.to_string()),
+            }
+        }
+        FromHttpRequestError::Deserialization(DeserializationError::Utf8(_)) => {
+            Error::not_json("Content not JSON.")
+        }
+        FromHttpRequestError::MethodMismatch { .. } => Error::method_not_allowed(),
+        other => Error::invalid_param(other.to_string()),
+    }
+}
+
+impl<T> FromRequest<Arc<AppState>> for Ruma<T>
+where
+    T: IncomingRequest + Send + 'static,
+    T::Authentication: ServerAuth,
+{
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, Error> {
+        let (mut parts, body) = request.into_parts();
+        let path_args: Vec<String> = match parts.extract::<RawPathParams>().await {
+            Ok(params) => params.iter().map(|(_, v)| v.to_owned()).collect(),
+            Err(_) => return Err(Error::invalid_param("Invalid path parameter")),
+        };
+        let client_ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+
+        let sender = match <T::Authentication as ServerAuth>::MODE {
+            AuthMode::None => None,
+            mode => match access_token(&parts)? {
+                Some(token) => Some(authenticate(state, &token).await?),
+                None if mode == AuthMode::Required => return Err(Error::missing_token()),
+                None => None,
+            },
+        };
+
+        let bytes = read_body(&parts, body, state.config.max_body_bytes).await?;
+        let request = http::Request::from_parts(parts, bytes);
+        let body = T::try_from_http_request(request, &path_args).map_err(parse_error)?;
+        Ok(Self {
+            body,
+            sender,
+            client_ip,
+        })
+    }
+}
+
+/// A typed response, serialized by ruma.
+#[derive(Debug)]
+pub struct RumaResponse<R>(pub R);
+
+impl<R: OutgoingResponse> IntoResponse for RumaResponse<R> {
+    fn into_response(self) -> Response {
+        match self.0.try_into_http_response::<BytesMut>() {
+            Ok(response) => response.map(|body| axum::body::Body::from(body.freeze())),
+            Err(err) => {
+                Error::Internal(format!("cannot serialize response: {err}")).into_response()
+            }
+        }
+    }
+}
+
+impl<R> From<R> for RumaResponse<R> {
+    fn from(response: R) -> Self {
+        Self(response)
+    }
+}

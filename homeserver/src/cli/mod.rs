@@ -1,0 +1,51 @@
+//! The `consort` command line: one subcommand group per concern.
+
+mod admin;
+mod chain;
+mod devnet;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// Consort: a Matrix homeserver for consortiums.
+#[derive(Debug, Parser)]
+#[command(name = "consort", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Manage the consortium ledger: create a genesis, run a validator, inspect, benchmark.
+    #[command(subcommand)]
+    Chain(chain::ChainCommand),
+    /// Run one organisation's homeserver.
+    Serve(serve::ServeArgs),
+    /// Start a complete local consortium of N organisations on 127.0.0.1.
+    Devnet(devnet::DevnetArgs),
+    /// Administer the node's accounts directly in its database.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+}
+
+/// Parses the command line, sets up logging and runs the chosen command.
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,consort=info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Chain(cmd) => chain::run(cmd).await,
+            Command::Serve(args) => serve::run(args).await,
+            Command::Admin(cmd) => admin::run(cmd).await,
+            Command::Devnet(args) => devnet::run(args).await,
+        }
+    })
+}

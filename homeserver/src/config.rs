@@ -1,0 +1,307 @@
+//! Node configuration: one `Config` struct with serde defaults, read from a TOML file and then
+//! overridden by `CONSORT_*` environment variables.
+
+use std::{net::SocketAddr, path::Path};
+
+use serde::{Deserialize, Serialize};
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The TOML file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file that was asked for.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML file is not a valid configuration.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The file that was asked for.
+        path: String,
+        /// The parse error.
+        source: Box<toml::de::Error>,
+    },
+    /// An environment variable holds a value of the wrong shape.
+    #[error("invalid value for environment variable {name}: {reason}")]
+    Env {
+        /// The variable.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The configuration is inconsistent.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Who may create an account with `POST /register`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationMode {
+    /// Anyone may register and use the account at once.
+    Open,
+    /// Anyone may register, but the account is usable only once an admin approved it (MSC3866).
+    #[default]
+    Approval,
+    /// `POST /register` is refused; admins create accounts.
+    Closed,
+}
+
+impl std::str::FromStr for RegistrationMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "open" => Ok(Self::Open),
+            "approval" => Ok(Self::Approval),
+            "closed" => Ok(Self::Closed),
+            other => Err(format!("expected open, approval or closed, got {other:?}")),
+        }
+    }
+}
+
+/// A token bucket: `burst` requests at once, refilled at `per_second`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RateLimit {
+    /// Sustained rate, in requests per second.
+    pub per_second: f64,
+    /// How many requests may come at once.
+    pub burst: u32,
+}
+
+/// Rate limits of the endpoints that attackers like; keyed by client address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateLimits {
+    /// `POST /login`.
+    pub login: RateLimit,
+    /// `POST /register` (and the admin shared-secret registration).
+    pub register: RateLimit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            login: RateLimit {
+                per_second: 0.5,
+                burst: 10,
+            },
+            register: RateLimit {
+                per_second: 0.17,
+                burst: 5,
+            },
+        }
+    }
+}
+
+/// Everything a node needs to run its homeserver.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// The Matrix server name: the part after `:` in this node's user ids.
+    pub server_name: String,
+    /// Address the client-server API listens on.
+    pub listen: SocketAddr,
+    /// Base URL clients should use, advertised by `/.well-known/matrix/client`.
+    /// Defaults to `http://{listen}`.
+    pub public_base_url: Option<String>,
+    /// Directory for the node's files; the default SQLite database lives there.
+    pub data_dir: String,
+    /// `sqlite://...` or `postgres://...`; defaults to `sqlite://{data_dir}/consort.db?mode=rwc`.
+    pub database_url: Option<String>,
+    /// Who may register.
+    pub registration: RegistrationMode,
+    /// When non-empty, `/register` also requires one of these tokens (`m.login.registration_token`).
+    pub registration_tokens: Vec<String>,
+    /// Secret for Synapse's shared-secret admin registration; the endpoint is off when unset.
+    pub registration_shared_secret: Option<String>,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// This organisation's ledger directory, as written by `consort chain init`
+    /// (`genesis.json`, `keys.json`, `node.toml`). Without it the node runs alone, with no
+    /// consortium (registrations are recorded only locally).
+    pub chain_dir: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server_name: "localhost".to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8008)),
+            public_base_url: None,
+            data_dir: ".".to_owned(),
+            database_url: None,
+            registration: RegistrationMode::default(),
+            registration_tokens: Vec::new(),
+            registration_shared_secret: None,
+            rate_limits: RateLimits::default(),
+            max_body_bytes: 1024 * 1024,
+            chain_dir: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (when given) and then applies `CONSORT_*` environment variables.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: path.display().to_string(),
+                    source: Box::new(source),
+                })?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Overrides fields from environment variables, read through `get` (testable without
+    /// touching the process environment).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(name: &str, value: String) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value.parse().map_err(|e: T::Err| ConfigError::Env {
+                name: name.to_owned(),
+                reason: e.to_string(),
+            })
+        }
+        if let Some(v) = get("CONSORT_SERVER_NAME") {
+            self.server_name = v;
+        }
+        if let Some(v) = get("CONSORT_LISTEN") {
+            self.listen = parse("CONSORT_LISTEN", v)?;
+        }
+        if let Some(v) = get("CONSORT_PUBLIC_BASE_URL") {
+            self.public_base_url = Some(v);
+        }
+        if let Some(v) = get("CONSORT_DATA_DIR") {
+            self.data_dir = v;
+        }
+        if let Some(v) = get("CONSORT_DATABASE_URL") {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = get("CONSORT_REGISTRATION") {
+            self.registration = parse("CONSORT_REGISTRATION", v)?;
+        }
+        if let Some(v) = get("CONSORT_REGISTRATION_TOKENS") {
+            self.registration_tokens = v
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(v) = get("CONSORT_REGISTRATION_SHARED_SECRET") {
+            self.registration_shared_secret = Some(v);
+        }
+        if let Some(v) = get("CONSORT_CHAIN_DIR") {
+            self.chain_dir = Some(v);
+        }
+        if let Some(v) = get("CONSORT_MAX_BODY_BYTES") {
+            self.max_body_bytes = parse("CONSORT_MAX_BODY_BYTES", v)?;
+        }
+        if let Some(v) = get("CONSORT_RATE_LIMIT_LOGIN_PER_SECOND") {
+            self.rate_limits.login.per_second = parse("CONSORT_RATE_LIMIT_LOGIN_PER_SECOND", v)?;
+        }
+        if let Some(v) = get("CONSORT_RATE_LIMIT_LOGIN_BURST") {
+            self.rate_limits.login.burst = parse("CONSORT_RATE_LIMIT_LOGIN_BURST", v)?;
+        }
+        if let Some(v) = get("CONSORT_RATE_LIMIT_REGISTER_PER_SECOND") {
+            self.rate_limits.register.per_second =
+                parse("CONSORT_RATE_LIMIT_REGISTER_PER_SECOND", v)?;
+        }
+        if let Some(v) = get("CONSORT_RATE_LIMIT_REGISTER_BURST") {
+            self.rate_limits.register.burst = parse("CONSORT_RATE_LIMIT_REGISTER_BURST", v)?;
+        }
+        Ok(())
+    }
+
+    /// Checks what serde cannot: a valid server name, sane limits.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        ruma::ServerName::parse(&self.server_name)
+            .map_err(|e| ConfigError::Invalid(format!("server_name: {e}")))?;
+        if self.max_body_bytes == 0 {
+            return Err(ConfigError::Invalid("max_body_bytes must be > 0".into()));
+        }
+        for (name, limit) in [
+            ("login", self.rate_limits.login),
+            ("register", self.rate_limits.register),
+        ] {
+            if limit.per_second.is_nan() || limit.per_second <= 0.0 || limit.burst == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "rate_limits.{name}: per_second and burst must be > 0"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL in force (the explicit one, else SQLite in the data directory).
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}/consort.db?mode=rwc",
+                self.data_dir.trim_end_matches('/')
+            ),
+        }
+    }
+
+    /// The base URL clients should use.
+    pub fn public_base_url(&self) -> String {
+        match &self.public_base_url {
+            Some(url) => url.clone(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_then_env() {
+        let mut config: Config = toml::from_str(
+            "server_name = \"org1.localhost\"\nregistration = \"open\"\n[rate_limits.login]\nper_second = 5.0\nburst = 50\n",
+        )
+        .expect("valid toml");
+        assert_eq!(config.registration, RegistrationMode::Open);
+        assert_eq!(config.rate_limits.login.burst, 50);
+        assert_eq!(config.rate_limits.register, RateLimits::default().register);
+        config
+            .apply_env(|name| match name {
+                "CONSORT_REGISTRATION" => Some("closed".into()),
+                "CONSORT_REGISTRATION_TOKENS" => Some("a, b".into()),
+                _ => None,
+            })
+            .expect("valid env");
+        assert_eq!(config.registration, RegistrationMode::Closed);
+        assert_eq!(config.registration_tokens, vec!["a", "b"]);
+        assert!(config.validate().is_ok());
+        assert_eq!(config.database_url(), "sqlite://./consort.db?mode=rwc");
+    }
+
+    #[test]
+    fn bad_env_is_reported() {
+        let mut config = Config::default();
+        let err = config
+            .apply_env(|name| (name == "CONSORT_REGISTRATION").then(|| "maybe".into()))
+            .expect_err("invalid mode");
+        assert!(err.to_string().contains("CONSORT_REGISTRATION"));
+    }
+}

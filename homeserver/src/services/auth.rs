@@ -1,0 +1,41 @@
+//! Who is calling: resolves an access token to its account and device.
+
+use ruma::{OwnedDeviceId, OwnedUserId};
+
+use crate::{
+    error::{Error, Result},
+    services::credentials::token_digest,
+    state::AppState,
+    storage::{tokens, users},
+};
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sender {
+    /// The account.
+    pub user_id: OwnedUserId,
+    /// The device whose token was used.
+    pub device_id: OwnedDeviceId,
+    /// Whether the account administers this node.
+    pub is_admin: bool,
+}
+
+/// Resolves an access token; unknown, revoked or deactivated tokens answer `M_UNKNOWN_TOKEN`.
+pub async fn authenticate(state: &AppState, token: &str) -> Result<Sender> {
+    let Some(owner) = tokens::owner(&state.db.pool, &token_digest(token)).await? else {
+        return Err(Error::unknown_token());
+    };
+    let Some(user) = users::get(&state.db.pool, &owner.user_id).await? else {
+        return Err(Error::unknown_token());
+    };
+    if user.deactivated || !user.approved {
+        return Err(Error::unknown_token());
+    }
+    let user_id = OwnedUserId::try_from(owner.user_id)
+        .map_err(|e| Error::Internal(format!("stored user id is invalid: {e}")))?;
+    Ok(Sender {
+        user_id,
+        device_id: OwnedDeviceId::from(owner.device_id),
+        is_admin: user.is_admin,
+    })
+}

@@ -1,0 +1,64 @@
+//! The state every handler shares through axum's `State(Arc<AppState>)`.
+
+use std::sync::Arc;
+
+use ruma::OwnedServerName;
+
+use crate::{
+    config::{Config, ConfigError},
+    services::{
+        rate_limit::RateLimiter, registration_ledger::RegistrationLedger,
+        shared_secret::NonceStore, uiaa::UiaaSessions,
+    },
+    storage::Db,
+};
+
+/// Configuration, database, ledger and the small in-memory stores of one node.
+pub struct AppState {
+    /// The node's configuration.
+    pub config: Config,
+    /// Parsed `config.server_name`.
+    pub server_name: OwnedServerName,
+    /// The node's database.
+    pub db: Db,
+    /// Where registrations and deactivations are published.
+    pub ledger: Arc<dyn RegistrationLedger>,
+    /// `POST /login` limiter.
+    pub login_limiter: RateLimiter,
+    /// `POST /register` limiter.
+    pub register_limiter: RateLimiter,
+    /// Open user-interactive-auth sessions.
+    pub uiaa: UiaaSessions,
+    /// Nonces of the shared-secret registration.
+    pub nonces: NonceStore,
+}
+
+impl AppState {
+    /// Assembles the state from its parts.
+    pub fn new(
+        config: Config,
+        db: Db,
+        ledger: Arc<dyn RegistrationLedger>,
+    ) -> Result<Self, ConfigError> {
+        let server_name = OwnedServerName::try_from(config.server_name.as_str())
+            .map_err(|e| ConfigError::Invalid(format!("server_name: {e}")))?;
+        Ok(Self {
+            login_limiter: RateLimiter::new(config.rate_limits.login),
+            register_limiter: RateLimiter::new(config.rate_limits.register),
+            server_name,
+            config,
+            db,
+            ledger,
+            uiaa: UiaaSessions::default(),
+            nonces: NonceStore::default(),
+        })
+    }
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests of the homeserver: real servers on 127.0.0.1 ephemeral ports over SQLite
+//! and PostgreSQL, spoken to over HTTP.
+
+mod harness;
+
+mod account;
+mod admin;
+mod approval;
+mod bad_input;
+mod devices;
+mod profile_filter;
