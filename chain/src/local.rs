@@ -154,7 +154,19 @@ pub fn init_dir(
             })
         })
         .collect::<Result<_, _>>()?;
-    let (genesis, keys) = local_consortium(chain_id, &ports);
+    init_dir_with_ports(dir, &ports, chain_id)
+}
+
+/// Like [`init_dir`], with explicit ports per organisation.
+pub fn init_dir_with_ports(
+    dir: &Path,
+    ports: &[LocalPorts],
+    chain_id: &str,
+) -> Result<Genesis, String> {
+    if dir.join("genesis.json").exists() {
+        return Err(format!("{} already holds a consortium", dir.display()));
+    }
+    let (genesis, keys) = local_consortium(chain_id, ports);
     let io = |e: std::io::Error| e.to_string();
     std::fs::create_dir_all(dir).map_err(io)?;
     genesis

@@ -1,6 +1,7 @@
 //! Consort's homeserver: the Matrix client-server API of one organisation's node, its admin API
 //! and the `consort` command line.
 
+pub mod admin_client;
 pub mod api;
 pub mod cli;
 pub mod config;
@@ -9,6 +10,7 @@ pub mod node;
 pub mod services;
 pub mod state;
 pub mod storage;
+pub mod testing;
 
 use std::{net::SocketAddr, sync::Arc};
 

@@ -97,7 +97,11 @@ pub(crate) async fn start(
             p2p: P2pConfig {
                 listen_addr: parse_multiaddr(&me.p2p_addr)?,
                 persistent_peers,
-                persistent_peers_only: true,
+                // Inbound connections are accepted before the peer is identified: with
+                // "persistent peers only", two nodes that dial each other at the same time
+                // can keep rejecting each other. Every consensus message is still verified
+                // against the genesis validator set.
+                persistent_peers_only: false,
                 ..Default::default()
             },
             ..Default::default()

@@ -10,11 +10,10 @@ use anyhow::{Context, bail};
 use clap::Args;
 use consort_chain::Genesis;
 use consort_chain::local::init_dir;
-use serde::{Deserialize, Serialize};
 use tokio::process::{Child, Command};
 
+use crate::admin_client::{AdminCredentials, register_admin};
 use crate::config::{Config, RateLimit, RateLimits, RegistrationMode};
-use crate::services::shared_secret::compute_mac_hex;
 
 /// Options of `consort devnet`.
 #[derive(Debug, Args)]
@@ -34,17 +33,6 @@ pub struct DevnetArgs {
     /// Registration mode of every node: open, approval or closed.
     #[arg(long, default_value = "approval")]
     pub registration: String,
-}
-
-/// What `DATA_DIR/orgK/admin.json` holds.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct AdminFile {
-    /// The admin's Matrix user id.
-    pub user_id: String,
-    /// The admin's password.
-    pub password: String,
-    /// A valid access token.
-    pub access_token: String,
 }
 
 struct Org {
@@ -214,7 +202,7 @@ async fn bring_up(orgs: &[Org]) -> anyhow::Result<()> {
 async fn ensure_admin(http: &reqwest::Client, org: &Org) -> anyhow::Result<()> {
     let path = org.dir.join("admin.json");
     if let Ok(bytes) = std::fs::read(&path) {
-        let mut admin: AdminFile = serde_json::from_slice(&bytes)?;
+        let mut admin: AdminCredentials = serde_json::from_slice(&bytes)?;
         let whoami = http
             .get(format!("{}/_matrix/client/v3/account/whoami", org.url))
             .bearer_auth(&admin.access_token)
@@ -243,37 +231,7 @@ async fn ensure_admin(http: &reqwest::Client, org: &Org) -> anyhow::Result<()> {
         std::fs::write(&path, serde_json::to_vec_pretty(&admin)?)?;
         return Ok(());
     }
-    let url = format!("{}/_synapse/admin/v1/register", org.url);
-    let nonce: serde_json::Value = http
-        .get(&url)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let nonce = nonce["nonce"].as_str().context("no nonce")?.to_owned();
-    let password = hex::encode(rand::random::<[u8; 12]>());
-    let mac = compute_mac_hex(&org.secret, &nonce, "admin", &password, true);
-    let response = http
-        .post(&url)
-        .json(&serde_json::json!({
-            "nonce": nonce, "username": "admin", "password": password, "admin": true, "mac": mac,
-        }))
-        .send()
-        .await?;
-    let status = response.status();
-    let body: serde_json::Value = response.json().await?;
-    if !status.is_success() {
-        bail!("creating {}'s admin failed: {status} {body}", org.id);
-    }
-    let admin = AdminFile {
-        user_id: body["user_id"].as_str().context("no user_id")?.to_owned(),
-        password,
-        access_token: body["access_token"]
-            .as_str()
-            .context("no access_token")?
-            .to_owned(),
-    };
+    let admin = register_admin(http, &org.url, &org.secret, "admin").await?;
     std::fs::write(&path, serde_json::to_vec_pretty(&admin)?)?;
     Ok(())
 }

@@ -426,7 +426,8 @@ async fn deactivate_with_uiaa(backend: Backend) {
         StatusCode::BAD_REQUEST,
         "M_USER_IN_USE",
     );
-    // The deactivation was published to the (local) ledger.
+    // The registration, the default profile (display name = localpart) and the
+    // deactivation were published to the (local) ledger, in that order.
     use sqlx::Row;
     let kinds: Vec<String> =
         sqlx::query("SELECT kind FROM hs_local_ledger WHERE user_id = $1 ORDER BY seq")
@@ -437,7 +438,7 @@ async fn deactivate_with_uiaa(backend: Backend) {
             .iter()
             .map(|r| r.try_get("kind").expect("kind"))
             .collect();
-    assert_eq!(kinds, vec!["registration", "deactivation"]);
+    assert_eq!(kinds, vec!["registration", "profile", "deactivation"]);
     hs.stop().await;
 }
 

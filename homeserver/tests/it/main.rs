@@ -7,5 +7,6 @@ mod account;
 mod admin;
 mod approval;
 mod bad_input;
+mod consortium;
 mod devices;
 mod profile_filter;
