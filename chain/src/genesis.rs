@@ -60,6 +60,28 @@ pub struct Genesis {
     pub params: ChainParams,
     /// Member organisations.
     pub orgs: Vec<OrgEntry>,
+    /// Parsed node keys, computed once (every transaction check needs one).
+    #[serde(skip)]
+    pub node_keys: KeyCache,
+}
+
+/// A lazily filled map from org id to its parsed node key. It is derived from the genesis
+/// fields, so it never makes two geneses differ.
+#[derive(Clone, Default)]
+pub struct KeyCache(std::sync::Arc<std::sync::OnceLock<BTreeMap<String, VerifyingKey>>>);
+
+impl PartialEq for KeyCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for KeyCache {}
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyCache")
+    }
 }
 
 /// A malformed genesis file.
@@ -128,8 +150,16 @@ impl Genesis {
 
     /// The key that signs `org`'s transactions.
     pub fn org_node_key(&self, org: &str) -> Option<VerifyingKey> {
-        self.org(org)
-            .and_then(|o| verifying_key_from_hex(&o.node_key).ok())
+        self.node_keys
+            .0
+            .get_or_init(|| {
+                self.orgs
+                    .iter()
+                    .filter_map(|o| Some((o.id.clone(), verifying_key_from_hex(&o.node_key).ok()?)))
+                    .collect()
+            })
+            .get(org)
+            .copied()
     }
 
     /// The validator set: one validator per organisation, equal power.

@@ -92,8 +92,9 @@ async fn receive(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             warn!(%peer, "malformed gossip frame; closing");
             return;
         };
-        for tx in txs {
-            if let Err(e) = shared.admit(tx) {
+        let verdicts = crate::tx::check_batch(&txs, &shared.genesis);
+        for (tx, verdict) in txs.into_iter().zip(verdicts) {
+            if let Err(e) = verdict.and_then(|hash| shared.admit_checked(hash, tx)) {
                 debug!(%peer, error = %e, "gossiped transaction refused");
             }
         }

@@ -148,6 +148,11 @@ impl Shared {
     /// Checks and admits a transaction into the mempool.
     pub fn admit(&self, tx: Tx) -> Result<TxHash, TxError> {
         let hash = tx.check(&self.genesis)?;
+        self.admit_checked(hash, tx)
+    }
+
+    /// Admits a transaction whose signature and size were already checked.
+    pub fn admit_checked(&self, hash: TxHash, tx: Tx) -> Result<TxHash, TxError> {
         if self.committed.read().expect("lock").contains(&hash) {
             return Err(TxError::Replayed(hash));
         }

@@ -154,13 +154,24 @@ impl BlockStore {
         .bind(stored.app_hash.to_vec())
         .execute(&mut *tx)
         .await?;
-        for (idx, t) in block.txs.iter().enumerate() {
-            sqlx::query("INSERT INTO chain_txs (hash, height, idx) VALUES ($1, $2, $3)")
-                .bind(t.hash().0.to_vec())
-                .bind(height)
-                .bind(idx as i64)
-                .execute(&mut *tx)
-                .await?;
+        // Multi-row inserts: one statement per chunk instead of one per transaction.
+        const ROWS: usize = 256;
+        for (chunk_no, chunk) in block.txs.chunks(ROWS).enumerate() {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                .collect();
+            let sql = format!(
+                "INSERT INTO chain_txs (hash, height, idx) VALUES {}",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (i, t) in chunk.iter().enumerate() {
+                query = query
+                    .bind(t.hash().0.to_vec())
+                    .bind(height)
+                    .bind((chunk_no * ROWS + i) as i64);
+            }
+            query.execute(&mut *tx).await?;
         }
         sqlx::query("DELETE FROM chain_undecided WHERE height <= $1")
             .bind(height)

@@ -4,6 +4,8 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
+use sha2::{Digest, Sha256};
+
 use crate::crypto::{Hash32, sha256};
 use crate::engine::signing::Signature;
 use crate::genesis::Genesis;
@@ -104,8 +106,15 @@ impl Tx {
     }
 
     fn compute_hash(org: &str, nonce: u64, payload: &[u8]) -> TxHash {
-        let body = borsh::to_vec(&(org, nonce, payload)).expect("writing to a Vec cannot fail");
-        TxHash(sha256(&[b"consort-tx", &body]))
+        // The borsh encoding of (org, nonce, payload), streamed into the hasher.
+        let mut hasher = Sha256::new();
+        hasher.update(b"consort-tx");
+        hasher.update((org.len() as u32).to_le_bytes());
+        hasher.update(org.as_bytes());
+        hasher.update(nonce.to_le_bytes());
+        hasher.update((payload.len() as u32).to_le_bytes());
+        hasher.update(payload);
+        TxHash(hasher.finalize().into())
     }
 
     /// The transaction's identity: what is signed, what replays are detected by.
@@ -147,4 +156,40 @@ impl Tx {
 
 fn verify(key: &VerifyingKey, hash: &TxHash, signature: &Signature) -> bool {
     signature.verify(key, &hash.0)
+}
+
+/// Checks many transactions at once (one batched signature verification when they are all
+/// valid, which is the common case), returning each one's verdict in order.
+pub fn check_batch(txs: &[Tx], genesis: &Genesis) -> Vec<Result<TxHash, TxError>> {
+    let mut verdicts = Vec::with_capacity(txs.len());
+    let mut keys = Vec::new();
+    let mut sigs = Vec::new();
+    let mut hashes = Vec::new();
+    for tx in txs {
+        let max = genesis.params.max_tx_bytes;
+        let verdict = if tx.payload.len() > max {
+            Err(TxError::TooLarge {
+                size: tx.payload.len(),
+                max,
+            })
+        } else if let Some(key) = genesis.org_node_key(&tx.org) {
+            let hash = tx.hash();
+            keys.push(key);
+            sigs.push(ed25519_dalek::Signature::from_bytes(&tx.signature.0));
+            hashes.push(hash);
+            Ok(hash)
+        } else {
+            Err(TxError::UnknownOrg(tx.org.clone()))
+        };
+        verdicts.push(verdict);
+    }
+    let messages: Vec<&[u8]> = hashes.iter().map(|h| &h.0[..]).collect();
+    if ed25519_dalek::verify_batch(&messages, &sigs, &keys).is_ok() {
+        return verdicts;
+    }
+    // Some signature is bad: find which, one by one.
+    txs.iter()
+        .zip(verdicts)
+        .map(|(tx, v)| v.and_then(|_| tx.check(genesis)))
+        .collect()
 }

@@ -173,6 +173,7 @@ pub(crate) async fn start(
         current: (Height(0), Round::Nil),
         streams: PartStreams::new(64, max_stream),
         future: BTreeMap::new(),
+        pending: Vec::new(),
     };
     let span = tracing::info_span!("chain", org = %me.id);
     let handle = tokio::spawn(tracing::Instrument::instrument(
@@ -199,6 +200,9 @@ struct App {
     streams: PartStreams,
     /// Complete proposals for heights we have not reached yet, validated when we get there.
     future: BTreeMap<u64, Vec<AssembledProposal>>,
+    /// Proposals above the tip that we built or judged, in memory; the store keeps a copy
+    /// for restarts.
+    pending: Vec<Undecided>,
 }
 
 fn now_ms() -> u64 {
@@ -209,6 +213,38 @@ fn now_ms() -> u64 {
 }
 
 impl App {
+    /// Records a proposal we built or judged: in memory and, for restarts, in the store.
+    async fn remember(&mut self, u: Undecided) -> Result<(), String> {
+        self.shared
+            .store
+            .put_undecided(&u)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.pending.push(u);
+        Ok(())
+    }
+
+    /// Proposals known at `height`: from memory, or from the store after a restart.
+    async fn known_at(&self, height: u64) -> Vec<Undecided> {
+        let mine: Vec<Undecided> = self
+            .pending
+            .iter()
+            .filter(|u| u.block.header.height == height)
+            .cloned()
+            .collect();
+        if !mine.is_empty() {
+            return mine;
+        }
+        self.shared
+            .store
+            .undecided_at(height)
+            .await
+            .unwrap_or_else(|e| {
+                error!(error = %e, "reading undecided proposals failed");
+                Vec::new()
+            })
+    }
+
     fn params(&self) -> HeightParams<ConsortContext> {
         HeightParams::new(self.validator_set.clone(), self.timeouts, None)
     }
@@ -315,9 +351,14 @@ impl App {
                     if address != self.address {
                         continue;
                     }
-                    let block = match self.shared.store.undecided_block(height.0, &value_id).await {
-                        Ok(Some(b)) => b,
-                        _ => continue,
+                    let Some(block) = self
+                        .known_at(height.0)
+                        .await
+                        .into_iter()
+                        .find(|u| u.block.hash() == value_id)
+                        .map(|u| u.block)
+                    else {
+                        continue;
                     };
                     for msg in self.stream_messages(&block, height, round, valid_round) {
                         channels
@@ -356,24 +397,19 @@ impl App {
                 }
             }
         }
-        match self.shared.store.undecided_at(height.0).await {
-            Ok(list) => list
-                .into_iter()
-                .filter(|u| u.round == round.as_i64())
-                .map(|u| ProposedValue {
-                    height,
-                    round,
-                    valid_round: Round::Nil,
-                    proposer: u.proposer,
-                    value: u.block.hash(),
-                    validity: Validity::from_bool(u.valid),
-                })
-                .collect(),
-            Err(e) => {
-                error!(error = %e, "reading undecided proposals failed");
-                Vec::new()
-            }
-        }
+        self.known_at(height.0)
+            .await
+            .into_iter()
+            .filter(|u| u.round == round.as_i64())
+            .map(|u| ProposedValue {
+                height,
+                round,
+                valid_round: Round::Nil,
+                proposer: u.proposer,
+                value: u.block.hash(),
+                validity: Validity::from_bool(u.valid),
+            })
+            .collect()
     }
 
     async fn build_or_reuse(
@@ -382,10 +418,11 @@ impl App {
         round: Round,
         timeout: Duration,
     ) -> Result<Block, String> {
-        if let Ok(list) = self.shared.store.undecided_at(height.0).await
-            && let Some(u) = list
-                .into_iter()
-                .find(|u| u.round == round.as_i64() && u.proposer == self.address)
+        if let Some(u) = self
+            .known_at(height.0)
+            .await
+            .into_iter()
+            .find(|u| u.round == round.as_i64() && u.proposer == self.address)
         {
             return Ok(u.block);
         }
@@ -416,16 +453,13 @@ impl App {
             app_hash: self.tip.app_hash,
         };
         let block = Block { header, txs };
-        self.shared
-            .store
-            .put_undecided(&Undecided {
-                round: round.as_i64(),
-                proposer: self.address,
-                valid: true,
-                block: block.clone(),
-            })
-            .await
-            .map_err(|e| e.to_string())?;
+        self.remember(Undecided {
+            round: round.as_i64(),
+            proposer: self.address,
+            valid: true,
+            block: block.clone(),
+        })
+        .await?;
         debug!(%height, %round, txs = block.txs.len(), "proposing block");
         Ok(block)
     }
@@ -516,9 +550,7 @@ impl App {
         }
         let validity = self.judge(&block, &p.init.proposer);
         let stored = self
-            .shared
-            .store
-            .put_undecided(&Undecided {
+            .remember(Undecided {
                 round: p.init.round.as_i64(),
                 proposer: p.init.proposer,
                 valid: validity.is_valid(),
@@ -555,11 +587,11 @@ impl App {
             ));
         }
         let block = self
-            .shared
-            .store
-            .undecided_block(height, &certificate.value_id)
+            .known_at(height)
             .await
-            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|u| u.block.hash() == certificate.value_id)
+            .map(|u| u.block)
             .ok_or_else(|| format!("decided block {} is unknown", certificate.value_id))?;
         let outcome = self.shared.executor.execute(&block).await?;
         let app_hash = next_app_hash(&self.tip.app_hash, &certificate.value_id, &outcome);
@@ -575,6 +607,8 @@ impl App {
             .map_err(|e| e.to_string())?;
         self.shared.on_commit(&stored);
         self.tip = self.shared.tip.borrow().clone();
+        let tip = self.tip.height;
+        self.pending.retain(|u| u.block.header.height > tip);
         debug!(height, txs = stored.block.txs.len(), "committed block");
         Ok(())
     }
@@ -631,9 +665,7 @@ impl App {
         };
         let value = block.hash();
         if let Err(e) = self
-            .shared
-            .store
-            .put_undecided(&Undecided {
+            .remember(Undecided {
                 round: round.as_i64(),
                 proposer,
                 valid: validity.is_valid(),

@@ -39,6 +39,10 @@ async fn invalid_transactions_are_refused_with_a_reason_and_never_committed() {
     // Another org's validly signed transaction may be relayed by any node.
     let relayed = Tx::new_signed("org2", 7, b"relayed".to_vec(), &net.keys[1].node_key);
     let receipt = node.submit_tx(relayed.clone()).await.unwrap();
+    // Until a node has applied the block the copy in its mempool answers "already pending";
+    // once applied everywhere, every node calls it a replay.
+    net.wait_height(receipt.height, Duration::from_secs(30))
+        .await;
     for i in 0..4 {
         assert_eq!(
             net.node(i).submit_tx(relayed.clone()).await,
