@@ -162,9 +162,8 @@ impl Shared {
     }
 
     /// Records a committed block: replay set, mempool, waiting submitters, subscribers.
-    pub fn on_commit(&self, stored: &StoredBlock) {
+    pub fn on_commit(&self, stored: &StoredBlock, hashes: &[TxHash]) {
         let block = &stored.block;
-        let hashes: Vec<TxHash> = block.txs.iter().map(Tx::hash).collect();
         self.committed
             .write()
             .expect("lock")

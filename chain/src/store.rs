@@ -11,7 +11,7 @@ use crate::block::{Block, Tip};
 use crate::crypto::Hash32;
 use crate::engine::context::ConsortContext;
 use crate::engine::types::{Address, BlockHash};
-use crate::tx::TxHash;
+use crate::tx::{Tx, TxHash};
 use malachitebft_core_types::CommitCertificate;
 
 /// Storage failures.
@@ -125,6 +125,16 @@ impl BlockStore {
     /// Commits a decided block, its certificate and its tx index in one transaction, and
     /// forgets undecided proposals up to its height. Idempotent for the same block.
     pub async fn commit(&self, stored: &StoredBlock) -> Result<(), StoreError> {
+        let hashes: Vec<TxHash> = stored.block.txs.iter().map(Tx::hash).collect();
+        self.commit_with_hashes(stored, &hashes).await
+    }
+
+    /// [`BlockStore::commit`] with the transactions' hashes already computed.
+    pub async fn commit_with_hashes(
+        &self,
+        stored: &StoredBlock,
+        hashes: &[TxHash],
+    ) -> Result<(), StoreError> {
         let block = &stored.block;
         let height = block.header.height as i64;
         let cert = borsh::to_vec(&stored.certificate).expect("writing to a Vec cannot fail");
@@ -155,8 +165,8 @@ impl BlockStore {
         .execute(&mut *tx)
         .await?;
         // Multi-row inserts: one statement per chunk instead of one per transaction.
-        const ROWS: usize = 256;
-        for (chunk_no, chunk) in block.txs.chunks(ROWS).enumerate() {
+        const ROWS: usize = 2048;
+        for (chunk_no, chunk) in hashes.chunks(ROWS).enumerate() {
             let values: Vec<String> = (0..chunk.len())
                 .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
                 .collect();
@@ -165,9 +175,9 @@ impl BlockStore {
                 values.join(", ")
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (i, t) in chunk.iter().enumerate() {
+            for (i, hash) in chunk.iter().enumerate() {
                 query = query
-                    .bind(t.hash().0.to_vec())
+                    .bind(hash.0.to_vec())
                     .bind(height)
                     .bind((chunk_no * ROWS + i) as i64);
             }

@@ -13,7 +13,7 @@ CREATE TABLE chain_txs (
     hash   BLOB PRIMARY KEY,
     height BIGINT NOT NULL,
     idx    BIGINT NOT NULL
-);
+) WITHOUT ROWID;
 
 -- Blocks proposed or received but not yet decided, kept so a restarted node can answer
 -- consensus about values it saw before it stopped.

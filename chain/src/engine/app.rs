@@ -38,6 +38,7 @@ use crate::block::{Block, BlockHeader, Tip, next_app_hash, validate_block};
 use crate::crypto::sha256;
 use crate::node::{NodeConfig, Shared};
 use crate::store::{StoredBlock, Undecided};
+use crate::tx::{Tx, TxHash};
 
 /// Size of one streamed data chunk.
 const CHUNK: usize = 256 * 1024;
@@ -278,7 +279,9 @@ impl App {
                     timeout,
                     reply,
                 } => {
+                    let started = std::time::Instant::now();
                     let block = self.build_or_reuse(height, round, timeout).await?;
+                    debug!(%height, txs = block.txs.len(), ms = started.elapsed().as_millis() as u64, "built proposal");
                     let hash = block.hash();
                     let _ = reply.send(LocallyProposedValue::new(height, round, hash));
                     for msg in self.stream_messages(&block, height, round, Round::Nil) {
@@ -296,7 +299,12 @@ impl App {
                     reply,
                 } => {
                     let value = match self.streams.insert(published_by.unwrap_or(from), part) {
-                        Some(p) => self.received_proposal(p).await,
+                        Some(p) => {
+                            let started = std::time::Instant::now();
+                            let v = self.received_proposal(p).await;
+                            debug!(ms = started.elapsed().as_millis() as u64, "judged proposal");
+                            v
+                        }
                         None => None,
                     };
                     let _ = reply.send(value);
@@ -593,6 +601,7 @@ impl App {
             .find(|u| u.block.hash() == certificate.value_id)
             .map(|u| u.block)
             .ok_or_else(|| format!("decided block {} is unknown", certificate.value_id))?;
+        let started = std::time::Instant::now();
         let outcome = self.shared.executor.execute(&block).await?;
         let app_hash = next_app_hash(&self.tip.app_hash, &certificate.value_id, &outcome);
         let stored = StoredBlock {
@@ -600,16 +609,22 @@ impl App {
             certificate,
             app_hash,
         };
+        let hashes: Vec<TxHash> = stored.block.txs.iter().map(Tx::hash).collect();
         self.shared
             .store
-            .commit(&stored)
+            .commit_with_hashes(&stored, &hashes)
             .await
             .map_err(|e| e.to_string())?;
-        self.shared.on_commit(&stored);
+        self.shared.on_commit(&stored, &hashes);
         self.tip = self.shared.tip.borrow().clone();
         let tip = self.tip.height;
         self.pending.retain(|u| u.block.header.height > tip);
-        debug!(height, txs = stored.block.txs.len(), "committed block");
+        debug!(
+            height,
+            txs = stored.block.txs.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "committed block"
+        );
         Ok(())
     }
 
