@@ -1,0 +1,8 @@
+//! Consort driven by a real third-party Matrix client: the Rust `matrix-sdk`, speaking plain
+//! HTTP to organisations of an in-process consortium (4 ledger nodes and homeservers on
+//! 127.0.0.1 ephemeral ports, SQLite).
+
+mod support;
+
+mod approval;
+mod session;

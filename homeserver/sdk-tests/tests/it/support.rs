@@ -1,0 +1,78 @@
+//! What the tests share: building a `matrix-sdk` client for a node, registering through the
+//! client's own `/register` with the `m.login.dummy` UIAA stage, reading errcodes, raw HTTP.
+
+use matrix_sdk::{
+    Client,
+    ruma::api::client::{
+        account::register,
+        uiaa::{AuthData, AuthType, Dummy},
+    },
+};
+
+/// A `matrix-sdk` client for the node at `base_url` (`http://127.0.0.1:PORT`): the homeserver URL
+/// is given directly, without `.well-known` server discovery; state is kept in memory.
+pub async fn client(base_url: &str) -> Client {
+    Client::builder()
+        .homeserver_url(base_url)
+        .build()
+        .await
+        .expect("matrix-sdk client builds")
+}
+
+/// Registers `localpart` the way a client does: a first `/register` without `auth` must answer
+/// a UIAA challenge offering `m.login.dummy`; the second completes that stage in the session.
+/// Returns the server's final answer to the second request.
+pub async fn register(
+    client: &Client,
+    localpart: &str,
+    password: &str,
+    inhibit_login: bool,
+) -> matrix_sdk::Result<register::v3::Response> {
+    let request = || {
+        let mut request = register::v3::Request::new();
+        request.username = Some(localpart.to_owned());
+        request.password = Some(password.to_owned());
+        request.inhibit_login = inhibit_login;
+        request
+    };
+    let challenge = client
+        .matrix_auth()
+        .register(request())
+        .await
+        .expect_err("registration without auth must be challenged");
+    let info = challenge
+        .as_uiaa_response()
+        .unwrap_or_else(|| panic!("expected a UIAA challenge, got {challenge:?}"));
+    assert!(
+        info.flows.iter().any(|f| f.stages == [AuthType::Dummy]),
+        "m.login.dummy offered: {:?}",
+        info.flows
+    );
+    let session = info.session.clone().expect("the challenge has a session");
+
+    let mut dummy = Dummy::new();
+    dummy.session = Some(session);
+    let mut request = request();
+    request.auth = Some(AuthData::Dummy(dummy));
+    client.matrix_auth().register(request).await
+}
+
+/// The HTTP status and `errcode` string of a client-API error answer, whatever `matrix-sdk` made
+/// of it (codes ruma does not know, like MSC3866's, arrive as custom error kinds).
+pub fn errcode(error: &matrix_sdk::Error) -> Option<(u16, String)> {
+    let api = error.as_client_api_error()?;
+    let kind = api.error_kind()?;
+    Some((api.status_code.as_u16(), kind.errcode().as_str().to_owned()))
+}
+
+/// Raw `GET` with a bearer token: status and JSON body.
+pub async fn raw_get(url: &str, token: &str) -> (reqwest::StatusCode, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or_default())
+}
