@@ -15,6 +15,18 @@ fn node(left: &Hash32, right: &Hash32) -> Hash32 {
     sha256(&[&[1u8], left, right])
 }
 
+/// One level up: pairs hashed together, an odd last node promoted unchanged.
+fn next_level(level: &[Hash32]) -> Vec<Hash32> {
+    level
+        .chunks(2)
+        .map(|pair| match pair {
+            [l, r] => node(l, r),
+            [single] => *single,
+            _ => unreachable!("chunks(2) yields one or two items"),
+        })
+        .collect()
+}
+
 /// The root over `leaves`, in order.
 pub fn root(leaves: &[Hash32]) -> Hash32 {
     if leaves.is_empty() {
@@ -22,14 +34,7 @@ pub fn root(leaves: &[Hash32]) -> Hash32 {
     }
     let mut level = leaves.to_vec();
     while level.len() > 1 {
-        level = level
-            .chunks(2)
-            .map(|pair| match pair {
-                [l, r] => node(l, r),
-                [single] => *single,
-                _ => unreachable!("chunks(2) yields one or two items"),
-            })
-            .collect();
+        level = next_level(&level);
     }
     level[0]
 }
@@ -58,14 +63,7 @@ pub fn path(leaves: &[Hash32], mut index: usize) -> Option<Vec<PathStep>> {
                 sibling_is_left: sibling < index,
             });
         }
-        level = level
-            .chunks(2)
-            .map(|pair| match pair {
-                [l, r] => node(l, r),
-                [single] => *single,
-                _ => unreachable!("chunks(2) yields one or two items"),
-            })
-            .collect();
+        level = next_level(&level);
         index /= 2;
     }
     Some(steps)

@@ -104,14 +104,13 @@ pub fn verify(proof: &TxProof, genesis: &Genesis) -> Result<(), ProofError> {
                 sig.address
             )));
         }
-        let vote = Vote {
-            height: cert.height,
-            round: cert.round,
-            value: NilOrVal::Val(cert.value_id),
-            vote_type: VoteType::Precommit,
-            validator_address: sig.address,
-            extension: None,
-        };
+        let vote = Vote::new(
+            cert.height,
+            cert.round,
+            NilOrVal::Val(cert.value_id),
+            VoteType::Precommit,
+            sig.address,
+        );
         if !sig
             .signature
             .verify(&validator.public_key, &vote.to_sign_bytes())

@@ -63,14 +63,7 @@ impl Context for ConsortContext {
         value_id: NilOrVal<BlockHash>,
         address: Address,
     ) -> Vote {
-        Vote {
-            height,
-            round,
-            value: value_id,
-            vote_type: VoteType::Prevote,
-            validator_address: address,
-            extension: None,
-        }
+        Vote::new(height, round, value_id, VoteType::Prevote, address)
     }
 
     fn new_precommit(
@@ -80,13 +73,6 @@ impl Context for ConsortContext {
         value_id: NilOrVal<BlockHash>,
         address: Address,
     ) -> Vote {
-        Vote {
-            height,
-            round,
-            value: value_id,
-            vote_type: VoteType::Precommit,
-            validator_address: address,
-            extension: None,
-        }
+        Vote::new(height, round, value_id, VoteType::Precommit, address)
     }
 }

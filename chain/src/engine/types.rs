@@ -224,6 +224,24 @@ pub struct Vote {
 }
 
 impl Vote {
+    /// A vote without extension.
+    pub fn new(
+        height: Height,
+        round: Round,
+        value: NilOrVal<BlockHash>,
+        vote_type: VoteType,
+        validator_address: Address,
+    ) -> Self {
+        Self {
+            height,
+            round,
+            value,
+            vote_type,
+            validator_address,
+            extension: None,
+        }
+    }
+
     /// The bytes a validator signs: everything but the extension, domain-separated.
     pub fn to_sign_bytes(&self) -> Vec<u8> {
         let body = (
