@@ -9,4 +9,5 @@ mod approval;
 mod bad_input;
 mod consortium;
 mod devices;
+mod devnet;
 mod profile_filter;

@@ -1,0 +1,211 @@
+//! `consort devnet` as a user runs it: one command brings up four organisations, prints READY
+//! and the URLs, writes each admin's credentials, stops cleanly on SIGINT to its process
+//! group, and resumes the same chain when run again on the same directory.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+fn free_port_block(n: u16) -> u16 {
+    // A block of n consecutive free ports (bound, then released).
+    loop {
+        let base = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if base > 60_000 {
+            continue;
+        }
+        let all_free = (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        if all_free {
+            return base;
+        }
+    }
+}
+
+async fn start(dir: &Path, base: u16, chain_base: u16) -> (Child, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_consort"))
+        .args(["devnet", "--orgs", "4", "--registration", "approval"])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--base-port", &base.to_string()])
+        .args(["--chain-base-port", &chain_base.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("consort devnet starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(Duration::from_secs(180), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.starts_with("READY") {
+                let mut urls = Vec::new();
+                for _ in 0..4 {
+                    let l = lines.next_line().await.unwrap().unwrap();
+                    urls.push(l.split_whitespace().nth(1).unwrap().to_owned());
+                }
+                return urls;
+            }
+        }
+        panic!("devnet exited before READY");
+    })
+    .await
+    .expect("READY within 180 s");
+    (child, ready)
+}
+
+async fn stop(mut child: Child) {
+    let pgid = Pid::from_raw(child.id().unwrap() as i32);
+    killpg(pgid, Signal::SIGINT).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("devnet stops within 60 s of SIGINT")
+        .unwrap();
+    assert!(status.success(), "clean exit: {status}");
+    // No node of the group is left running.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        killpg(pgid, None).is_err(),
+        "every process of the devnet's group has exited"
+    );
+}
+
+async fn assert_token_works(http: &reqwest::Client, url: &str, admin: &Value) {
+    let r = http
+        .get(format!("{url}/_matrix/client/v3/account/whoami"))
+        .bearer_auth(admin["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "admin.json holds a working token");
+}
+
+/// The committed height `consort chain status` reads from an org's database.
+async fn status_height(org_dir: &Path) -> u64 {
+    let out = Command::new(env!("CARGO_BIN_EXE_consort"))
+        .args(["chain", "status", "--dir"])
+        .arg(org_dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("height"))
+        .expect("a height line");
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devnet_starts_stops_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = free_port_block(4);
+    let chain_base = free_port_block(8);
+    let http = reqwest::Client::new();
+
+    let (child, urls) = start(dir.path(), base, chain_base).await;
+    assert_eq!(urls[0], format!("http://127.0.0.1:{base}"));
+    for (k, url) in urls.iter().enumerate() {
+        let org = dir.path().join(format!("org{}", k + 1));
+        let admin: Value =
+            serde_json::from_slice(&std::fs::read(org.join("admin.json")).unwrap()).unwrap();
+        assert_eq!(admin["user_id"], format!("@admin:org{}.localhost", k + 1));
+        let versions = http
+            .get(format!("{url}/_matrix/client/versions"))
+            .send()
+            .await
+            .unwrap();
+        assert!(versions.status().is_success());
+        assert_token_works(&http, url, &admin).await;
+        for file in [
+            "consort.db",
+            "keys.json",
+            "genesis.json",
+            "node.log",
+            "homeserver.toml",
+        ] {
+            assert!(org.join(file).exists(), "{file} lives under org{}", k + 1);
+        }
+    }
+    // A user registered on org2 and approved there is known to org4 through the ledger.
+    let reg: Value = http
+        .post(format!("{}/_matrix/client/v3/register", urls[1]))
+        .json(&serde_json::json!({"username": "dora", "password": "pw-dora-1", "auth": {"type": "m.login.dummy"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reg["errcode"], "M_USER_AWAITING_APPROVAL");
+    let admin2: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("org2/admin.json")).unwrap())
+            .unwrap();
+    let approve = http
+        .put(format!(
+            "{}/_synapse/admin/v2/users/@dora:org2.localhost",
+            urls[1]
+        ))
+        .bearer_auth(admin2["access_token"].as_str().unwrap())
+        .json(&serde_json::json!({"approved": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(approve.status().is_success());
+    stop(child).await;
+
+    let before = std::fs::read(dir.path().join("org1/admin.json")).unwrap();
+    let genesis = std::fs::read(dir.path().join("genesis.json")).unwrap();
+    let height = status_height(&dir.path().join("org1")).await;
+    assert!(height > 0, "blocks were committed");
+    // Run again on the same directory: same chain, same accounts.
+    let (child, urls) = start(dir.path(), base, chain_base).await;
+    assert_eq!(
+        std::fs::read(dir.path().join("org1/admin.json")).unwrap(),
+        before
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("genesis.json")).unwrap(),
+        genesis
+    );
+    assert!(
+        status_height(&dir.path().join("org1")).await >= height,
+        "the chain resumes"
+    );
+    let login = http
+        .post(format!("{}/_matrix/client/v3/login", urls[1]))
+        .json(&serde_json::json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "dora"}, "password": "pw-dora-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        login.status().is_success(),
+        "the approved account survives a restart"
+    );
+    let admin4: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("org4/admin.json")).unwrap())
+            .unwrap();
+    let profile: Value = http
+        .get(format!(
+            "{}/_matrix/client/v3/profile/@dora:org2.localhost",
+            urls[3]
+        ))
+        .bearer_auth(admin4["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(profile["displayname"], "dora");
+    stop(child).await;
+}
