@@ -24,6 +24,20 @@ pub async fn register_admin(
     shared_secret: &str,
     username: &str,
 ) -> anyhow::Result<AdminCredentials> {
+    let password = hex::encode(rand::random::<[u8; 12]>());
+    register_with_shared_secret(http, base_url, shared_secret, username, &password, true).await
+}
+
+/// Registers `username` through the shared-secret API of the running node at `base_url`
+/// (the account is approved, and on a consortium node certified on the ledger).
+pub async fn register_with_shared_secret(
+    http: &reqwest::Client,
+    base_url: &str,
+    shared_secret: &str,
+    username: &str,
+    password: &str,
+    admin: bool,
+) -> anyhow::Result<AdminCredentials> {
     let url = format!("{base_url}/_synapse/admin/v1/register");
     let nonce: serde_json::Value = http
         .get(&url)
@@ -33,23 +47,22 @@ pub async fn register_admin(
         .json()
         .await?;
     let nonce = nonce["nonce"].as_str().context("no nonce")?.to_owned();
-    let password = hex::encode(rand::random::<[u8; 12]>());
-    let mac = compute_mac_hex(shared_secret, &nonce, username, &password, true);
+    let mac = compute_mac_hex(shared_secret, &nonce, username, password, admin);
     let response = http
         .post(&url)
         .json(&serde_json::json!({
-            "nonce": nonce, "username": username, "password": password, "admin": true, "mac": mac,
+            "nonce": nonce, "username": username, "password": password, "admin": admin, "mac": mac,
         }))
         .send()
         .await?;
     let status = response.status();
     let body: serde_json::Value = response.json().await?;
     if !status.is_success() {
-        bail!("creating the admin at {base_url} failed: {status} {body}");
+        bail!("registering {username} at {base_url} failed: {status} {body}");
     }
     Ok(AdminCredentials {
         user_id: body["user_id"].as_str().context("no user_id")?.to_owned(),
-        password,
+        password: password.to_owned(),
         access_token: body["access_token"]
             .as_str()
             .context("no access_token")?

@@ -82,9 +82,122 @@ fn localpart(state: &AppState, user: &str) -> anyhow::Result<String> {
     }
 }
 
+/// On a consortium node, registrations and approvals must be committed on the ledger, which
+/// only the running node can do: these commands then go through its HTTP APIs.
+fn consortium(config: &ConfigArg) -> anyhow::Result<Option<Config>> {
+    let config = Config::load(config.config.as_deref())?;
+    Ok(config.chain_dir.is_some().then_some(config))
+}
+
+/// Creates an account through the running node's shared-secret registration API.
+async fn create_via_node(
+    config: &Config,
+    user: &str,
+    password: &str,
+    admin: bool,
+) -> anyhow::Result<()> {
+    let secret = config
+        .registration_shared_secret
+        .as_deref()
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "this node belongs to a consortium: accounts are created by the running node, \
+             which needs `registration_shared_secret` in its configuration"
+            )
+        })?;
+    let localpart = user
+        .strip_prefix('@')
+        .and_then(|u| u.split(':').next())
+        .unwrap_or(user);
+    let created = crate::admin_client::register_with_shared_secret(
+        &reqwest::Client::new(),
+        &config.public_base_url(),
+        secret,
+        localpart,
+        password,
+        admin,
+    )
+    .await?;
+    println!(
+        "created {}{}",
+        created.user_id,
+        if admin { " (admin)" } else { "" }
+    );
+    Ok(())
+}
+
+/// Approves through the running node's admin API, as one of its admins, with a token that
+/// exists only for this call.
+async fn approve_via_node(cli: &ConfigArg, user: &str) -> anyhow::Result<()> {
+    let state = open(cli).await?;
+    let user_id = accounts::local_user_id(&state, &localpart(&state, user)?)?;
+    let filter = UserFilter {
+        include_deactivated: false,
+        approved: Some(true),
+        offset: 0,
+        limit: i64::MAX,
+    };
+    let (rows, _) = users::list(&state.db.pool, &filter).await?;
+    let admin = rows
+        .into_iter()
+        .find(|u| u.is_admin)
+        .ok_or_else(|| anyhow::anyhow!("this node has no approved admin to act as"))?;
+    let device = "CONSORT-ADMIN-CLI";
+    let token = crate::services::credentials::new_access_token();
+    let now = i64::try_from(u64::from(ruma::MilliSecondsSinceUnixEpoch::now().get())).unwrap_or(0);
+    crate::storage::devices::upsert(
+        &state.db.pool,
+        &admin.user_id,
+        device,
+        Some("consort admin"),
+        now,
+        None,
+    )
+    .await?;
+    crate::storage::tokens::insert(
+        &state.db.pool,
+        &crate::services::credentials::token_digest(&token),
+        &admin.user_id,
+        device,
+        now,
+    )
+    .await?;
+    let result = reqwest::Client::new()
+        .put(format!(
+            "{}/_synapse/admin/v2/users/{user_id}",
+            state.config.public_base_url()
+        ))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"approved": true}))
+        .send()
+        .await;
+    crate::storage::tokens::delete_for_device(&state.db.pool, &admin.user_id, device).await?;
+    crate::storage::devices::delete(&state.db.pool, &admin.user_id, device).await?;
+    let response = result?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        anyhow::bail!("approving {user_id} failed: {status} {body}");
+    }
+    println!("approved {user_id}");
+    Ok(())
+}
+
 /// Runs an admin subcommand.
 pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
     match cmd {
+        AdminCommand::CreateUser {
+            config,
+            user,
+            password,
+            admin,
+        } if consortium(&config)?.is_some() => {
+            let node = consortium(&config)?.expect("checked");
+            create_via_node(&node, &user, &password, admin).await?;
+        }
+        AdminCommand::Approve { config, user } if consortium(&config)?.is_some() => {
+            approve_via_node(&config, &user).await?;
+        }
         AdminCommand::CreateUser {
             config,
             user,

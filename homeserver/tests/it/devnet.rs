@@ -161,6 +161,69 @@ async fn devnet_starts_stops_and_resumes() {
         .await
         .unwrap();
     assert!(approve.status().is_success());
+
+    // The operator commands go through the running node, so their effects are on the ledger.
+    let pending: Value = http
+        .post(format!("{}/_matrix/client/v3/register", urls[2]))
+        .json(&serde_json::json!({"username": "erin", "password": "pw-erin-1", "auth": {"type": "m.login.dummy"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pending["errcode"], "M_USER_AWAITING_APPROVAL");
+    let config3 = dir.path().join("org3/homeserver.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_consort"))
+        .args(["admin", "approve", "--config"])
+        .arg(&config3)
+        .arg("erin")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config4 = dir.path().join("org4/homeserver.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_consort"))
+        .args(["admin", "create-user", "--config"])
+        .arg(&config4)
+        .args(["frank", "--password", "pw-frank-1"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let admin1: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("org1/admin.json")).unwrap())
+            .unwrap();
+    for user in ["@erin:org3.localhost", "@frank:org4.localhost"] {
+        let r = http
+            .get(format!("{}/_matrix/client/v3/profile/{user}", urls[0]))
+            .bearer_auth(admin1["access_token"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().is_success(),
+            "org1 sees {user} through the ledger"
+        );
+    }
+    let list = Command::new(env!("CARGO_BIN_EXE_consort"))
+        .args(["admin", "list-users", "--pending", "--config"])
+        .arg(&config3)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&list.stdout).contains("erin"),
+        "erin is no longer pending"
+    );
     stop(child).await;
 
     let before = std::fs::read(dir.path().join("org1/admin.json")).unwrap();
