@@ -39,8 +39,18 @@ async fn commits_continue_with_one_of_four_down_and_halt_with_two() {
 
     // Two of four down: no quorum, so nothing commits and the live nodes agree.
     net.kill(2).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let stalled = net.heights();
+    // A block already decided when the node died may still be applied: wait until the
+    // heights have stood still for a second before taking them.
+    let mut stalled = net.heights();
+    let mut still_since = tokio::time::Instant::now();
+    while still_since.elapsed() < Duration::from_secs(1) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = net.heights();
+        if now != stalled {
+            stalled = now;
+            still_since = tokio::time::Instant::now();
+        }
+    }
     let pending = {
         let node = net.node(0);
         tokio::spawn(async move { node.submit(b"during-halt".to_vec()).await })
