@@ -270,22 +270,45 @@ impl ChainNode {
 
     /// Signs `payload` as this organisation and waits until it is committed.
     pub async fn submit(&self, payload: Vec<u8>) -> Result<Receipt, SubmitError> {
+        let max = self.shared.genesis.params.max_tx_bytes;
+        if payload.len() > max {
+            return Err(TxError::TooLarge {
+                size: payload.len(),
+                max,
+            }
+            .into());
+        }
         let tx = Tx::new_signed(
             &self.shared.org_id,
             rand::random(),
             payload,
             &self.shared.node_key,
         );
-        self.submit_tx(tx).await
+        // Signed just now with our own key: no need to verify it again.
+        let hash = tx.hash();
+        self.submit_admitted(hash, tx, |tx| self.shared.admit_checked(hash, tx))
+            .await
     }
 
     /// Submits an already signed transaction (any organisation's) and waits until it is
     /// committed. Refusals (bad signature, unknown org, size, replay) come back at once.
     pub async fn submit_tx(&self, tx: Tx) -> Result<Receipt, SubmitError> {
         let hash = tx.hash();
+        self.submit_admitted(hash, tx, |tx| self.shared.admit(tx))
+            .await
+    }
+
+    /// Registers a waiter for `hash`, admits the transaction with `admit`, gossips it and
+    /// waits for its commit.
+    async fn submit_admitted(
+        &self,
+        hash: TxHash,
+        tx: Tx,
+        admit: impl FnOnce(Tx) -> Result<TxHash, TxError>,
+    ) -> Result<Receipt, SubmitError> {
         let (send, recv) = oneshot::channel();
         self.shared.waiters.lock().expect("lock").insert(hash, send);
-        if let Err(e) = self.shared.admit(tx.clone()) {
+        if let Err(e) = admit(tx.clone()) {
             self.shared.waiters.lock().expect("lock").remove(&hash);
             return Err(e.into());
         }

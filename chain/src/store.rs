@@ -165,7 +165,9 @@ impl BlockStore {
         .execute(&mut *tx)
         .await?;
         // Multi-row inserts: one statement per chunk instead of one per transaction.
-        const ROWS: usize = 2048;
+        // sqlx looks each `$N` up among the statement's parameters, so very wide statements
+        // cost quadratic time: keep them at about 300 parameters.
+        const ROWS: usize = 100;
         for (chunk_no, chunk) in hashes.chunks(ROWS).enumerate() {
             let values: Vec<String> = (0..chunk.len())
                 .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
