@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 /// Consort: a Matrix homeserver for consortiums.
 #[derive(Debug, Parser)]
-#[command(name = "consort", version, about)]
+#[command(name = "consort", version, about = "Consort: a Matrix homeserver for consortiums")]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,11 +20,11 @@ enum Command {
     /// Manage the consortium ledger: create a genesis, run a validator, inspect, benchmark.
     #[command(subcommand)]
     Chain(chain::ChainCommand),
-    /// Run one organisation's homeserver.
+    /// Run one organisation's node: its homeserver, and its ledger node when `chain_dir` is set.
     Serve(serve::ServeArgs),
     /// Start a complete local consortium of N organisations on 127.0.0.1.
     Devnet(devnet::DevnetArgs),
-    /// Administer the node's accounts directly in its database.
+    /// Administer the node's accounts (through the running node when it belongs to a consortium).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
 }
