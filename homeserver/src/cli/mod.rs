@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 
 /// Consort: a Matrix homeserver for consortiums.
 #[derive(Debug, Parser)]
-#[command(name = "consort", version, about = "Consort: a Matrix homeserver for consortiums")]
+#[command(
+    name = "consort",
+    version,
+    about = "Consort: a Matrix homeserver for consortiums"
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
