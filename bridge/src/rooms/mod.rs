@@ -37,14 +37,10 @@ pub async fn apply_room_event(
         Err(reason) => return Ok(Err(reason)),
     };
     let sender = users::get_in(conn, pdu.sender.as_str()).await?;
-    let duplicate = store::get_event(conn, pdu.event_id.as_str(), &rules)
-        .await?
-        .is_some();
+    let duplicate = store::event_exists(conn, pdu.event_id.as_str()).await?;
     let mut events = BTreeMap::new();
     for id in pdu.prev_event_ids().iter().chain(pdu.auth_event_ids()) {
-        if let Some(e) = store::get_event(conn, id.as_str(), &rules).await?
-            && e.room == pdu.room
-        {
+        if let Some(e) = store::get_event(conn, pdu.room.as_str(), id.as_str(), &rules).await? {
             events.insert(id.clone(), e);
         }
     }

@@ -56,16 +56,31 @@ pub async fn get_room(
     }))
 }
 
-/// Loads an event by id (any room).
+/// Whether an event with this id is in the projection (any room), to refuse replays.
+pub async fn event_exists(conn: &mut AnyConnection, event_id: &str) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query("SELECT 1 FROM bridge_room_events WHERE event_id = $1")
+            .bind(event_id)
+            .fetch_optional(conn)
+            .await?
+            .is_some(),
+    )
+}
+
+/// Loads an event of `room_id` by id. Only events of the same room are parsed with the
+/// room's rules, so a PDU citing another room's event cannot make the projection unreadable.
 pub async fn get_event(
     conn: &mut AnyConnection,
+    room_id: &str,
     event_id: &str,
     rules: &RoomVersionRules,
 ) -> Result<Option<Pdu>, StoreError> {
-    let row = sqlx::query("SELECT json FROM bridge_room_events WHERE event_id = $1")
-        .bind(event_id)
-        .fetch_optional(conn)
-        .await?;
+    let row =
+        sqlx::query("SELECT json FROM bridge_room_events WHERE event_id = $1 AND room_id = $2")
+            .bind(event_id)
+            .bind(room_id)
+            .fetch_optional(conn)
+            .await?;
     let Some(r) = row else { return Ok(None) };
     let json: String = r.try_get(0)?;
     let id = OwnedEventId::try_from(event_id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -93,7 +108,7 @@ pub async fn get_state(
     .await?;
     let Some(r) = row else { return Ok(None) };
     let id: String = r.try_get(0)?;
-    get_event(conn, &id, rules).await
+    get_event(conn, room_id, &id, rules).await
 }
 
 /// The whole current state and latest event of a room, for building its next PDU.
