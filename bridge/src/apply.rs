@@ -85,7 +85,8 @@ impl Bridge {
                 .bind(height as i64)
                 .bind(idx as i64)
                 .bind(i64::from(outcome.is_ok()))
-                .bind(outcome.err())
+                // PostgreSQL text cannot hold NUL; every backend stores the same reason.
+                .bind(outcome.err().map(|r| r.replace('\0', "\\0")))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -118,6 +119,10 @@ impl Bridge {
                 });
         }
         let existing = match subject(&record) {
+            // PostgreSQL text cannot hold NUL: refuse before querying, the same on every backend.
+            Some(user) if user.contains('\0') => {
+                return Ok(Err("the user id contains NUL".into()));
+            }
             Some(user) => users::get_in(conn, user).await?,
             None => None,
         };

@@ -26,6 +26,12 @@ pub struct Peek {
 /// First step: parse the text and find the room, so the caller can load the room's version.
 pub fn peek(json: &str) -> Result<Peek, String> {
     let object = parse_object(json)?;
+    // Ids, type and state key become SQL text and query parameters, which PostgreSQL cannot
+    // hold with NUL: refuse such a PDU on every node alike instead of failing the block on
+    // some. In canonical JSON a NUL can only be written as this escape.
+    if json.contains("\\u0000") {
+        return Err("the PDU contains NUL".into());
+    }
     let room_id = match object.get("room_id") {
         None => None,
         Some(CanonicalJsonValue::String(s)) => {
@@ -435,6 +441,16 @@ mod tests {
         // Not canonical, or with fields the signature does not cover.
         let spaced = ev.json.replacen('{', "{ ", 1);
         assert!(w.submit("org1", &spaced).unwrap_err().contains("canonical"));
+        // NUL in a state key (unstorable in PostgreSQL text) is refused everywhere.
+        let nul = w.build(
+            0,
+            &w.state(&room),
+            ALICE,
+            "m.room.topic",
+            Some("a\0b"),
+            json!({"topic": "t"}),
+        );
+        assert!(w.submit("org1", &nul.json).unwrap_err().contains("NUL"));
         // Unknown room.
         let other = ev.json.replace("!r1:org1.localhost", "!r2:org1.localhost");
         assert!(
