@@ -7,8 +7,8 @@ use consort_chain::{Block, BlockExecutor, Genesis};
 use sqlx::{AnyConnection, AnyPool, Row};
 
 use crate::records::Record;
-use crate::users;
 use crate::validate::{subject, validate};
+use crate::{rooms, users};
 
 /// The bridge: validates and applies blocks to this node's projection.
 #[derive(Clone)]
@@ -77,13 +77,16 @@ impl Bridge {
         }
         let mut bits = Vec::with_capacity(block.txs.len());
         for (idx, t) in block.txs.iter().enumerate() {
-            let outcome = self.apply_one(&mut tx, &t.org, &t.payload, height).await?;
+            let outcome = self
+                .apply_one(&mut tx, &t.org, &t.payload, height, idx as u32)
+                .await?;
             bits.push(outcome.is_ok());
             sqlx::query("INSERT INTO bridge_outcomes (height, idx, accepted, reason) VALUES ($1, $2, $3, $4)")
                 .bind(height as i64)
                 .bind(idx as i64)
                 .bind(i64::from(outcome.is_ok()))
-                .bind(outcome.err())
+                // PostgreSQL text cannot hold NUL; every backend stores the same reason.
+                .bind(outcome.err().map(|r| r.replace('\0', "\\0")))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -102,11 +105,27 @@ impl Bridge {
         org: &str,
         payload: &[u8],
         height: u64,
+        idx: u32,
     ) -> Result<Result<(), String>, sqlx::Error> {
         let Ok(record) = Record::decode(payload) else {
             return Ok(Err("the payload is not a Consort record".into()));
         };
-        let existing = users::get_in(conn, subject(&record)).await?;
+        if let Record::RoomEvent(ev) = &record {
+            return rooms::apply_room_event(conn, &self.genesis, org, ev, height, idx)
+                .await
+                .map_err(|e| match e {
+                    rooms::store::StoreError::Db(e) => e,
+                    other => sqlx::Error::Protocol(other.to_string()),
+                });
+        }
+        let existing = match subject(&record) {
+            // PostgreSQL text cannot hold NUL: refuse before querying, the same on every backend.
+            Some(user) if user.contains('\0') => {
+                return Ok(Err("the user id contains NUL".into()));
+            }
+            Some(user) => users::get_in(conn, user).await?,
+            None => None,
+        };
         if let Err(reason) = validate(&record, org, &self.genesis, existing.as_ref()) {
             return Ok(Err(reason));
         }
@@ -130,6 +149,7 @@ impl Bridge {
                     .execute(&mut *conn)
                     .await?;
             }
+            Record::RoomEvent(_) => return Ok(Err("room events are applied by rooms".into())),
             Record::Profile {
                 user_id,
                 displayname,

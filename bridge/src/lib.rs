@@ -4,10 +4,11 @@
 
 pub mod apply;
 pub mod records;
+pub mod rooms;
 pub mod submit;
 pub mod users;
 pub mod validate;
 
 pub use apply::Bridge;
-pub use records::{Record, Registration};
+pub use records::{Record, Registration, RoomEvent};
 pub use submit::{BridgeError, submit_record};

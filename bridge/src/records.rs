@@ -25,6 +25,16 @@ pub enum Record {
         /// New avatar, if any.
         avatar_url: Option<String>,
     },
+    /// A Matrix room event (kept last so earlier variants keep their encodings).
+    RoomEvent(RoomEvent),
+}
+
+/// A Matrix PDU on the ledger, signed by the sender's organisation (DESIGN §3).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct RoomEvent {
+    /// The PDU as canonical JSON text, with `hashes.sha256` and the org's signature; its event
+    /// id is its reference hash, so it is not carried.
+    pub pdu: String,
 }
 
 impl Record {

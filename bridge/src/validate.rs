@@ -7,11 +7,13 @@ use consort_chain::Genesis;
 use crate::records::{Record, split_user_id};
 use crate::users::UserRow;
 
-/// The user a record concerns, so the caller can load its row before validating.
-pub fn subject(record: &Record) -> &str {
+/// The user a record concerns, so the caller can load its row before validating. Room
+/// events are checked by [`crate::rooms`] instead and have no subject here.
+pub fn subject(record: &Record) -> Option<&str> {
     match record {
-        Record::Registration(r) => &r.user_id,
-        Record::Deactivation { user_id, .. } | Record::Profile { user_id, .. } => user_id,
+        Record::Registration(r) => Some(&r.user_id),
+        Record::Deactivation { user_id, .. } | Record::Profile { user_id, .. } => Some(user_id),
+        Record::RoomEvent(_) => None,
     }
 }
 
@@ -23,7 +25,9 @@ pub fn validate(
     genesis: &Genesis,
     existing: Option<&UserRow>,
 ) -> Result<(), String> {
-    let user_id = subject(record);
+    let Some(user_id) = subject(record) else {
+        return Err("room events are validated by the rooms module".into());
+    };
     let (_, server) =
         split_user_id(user_id).ok_or_else(|| format!("`{user_id}` is not a Matrix user id"))?;
     let entry = genesis
@@ -51,6 +55,7 @@ pub fn validate(
             }
             Ok(())
         }
+        Record::RoomEvent(_) => Err("room events are validated by the rooms module".into()),
         Record::Deactivation { .. } | Record::Profile { .. } => match existing {
             None => Err(format!("{user_id} is not registered")),
             Some(u) if u.deactivated => Err(format!("{user_id} is deactivated")),

@@ -7,7 +7,9 @@ use std::time::Duration;
 use consort_bridge::{Bridge, BridgeError, Record, Registration, submit_record, users};
 use consort_chain::testnet::{Db, ExecutorFactory, TestNet};
 
-fn bridges() -> (ExecutorFactory, Arc<std::sync::Mutex<Vec<Option<Bridge>>>>) {
+mod rooms;
+
+pub(crate) fn bridges() -> (ExecutorFactory, Arc<std::sync::Mutex<Vec<Option<Bridge>>>>) {
     let all = Arc::new(std::sync::Mutex::new(vec![None; 4]));
     let keep = all.clone();
     let factory: ExecutorFactory = Arc::new(move |i, pool, genesis| {

@@ -1,0 +1,247 @@
+//! The rooms projection in SQL: rooms, their events in ledger order and their current state.
+//! Writes happen only inside the block's transaction; the same SQL runs on both backends.
+
+use std::collections::BTreeMap;
+
+use ruma::events::StateEventType;
+use ruma::room_version_rules::RoomVersionRules;
+use ruma::{OwnedEventId, RoomVersionId};
+use sqlx::{AnyConnection, AnyPool, Row};
+
+use super::event::{Pdu, RoomState, rules_for};
+
+/// Why the projection could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQL failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    /// A stored row does not parse (the projection is corrupt).
+    #[error("corrupt room projection: {0}")]
+    Corrupt(String),
+}
+
+/// One room of the projection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomRow {
+    /// Room id.
+    pub room_id: String,
+    /// Room version.
+    pub version: RoomVersionId,
+    /// Sender of the create event.
+    pub creator: String,
+    /// Height of the block that created it.
+    pub created_height: u64,
+}
+
+/// Loads a room.
+pub async fn get_room(
+    conn: &mut AnyConnection,
+    room_id: &str,
+) -> Result<Option<RoomRow>, StoreError> {
+    let row = sqlx::query(
+        "SELECT room_id, version, creator, created_height FROM bridge_rooms WHERE room_id = $1",
+    )
+    .bind(room_id)
+    .fetch_optional(conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let version: String = r.try_get(1)?;
+    Ok(Some(RoomRow {
+        room_id: r.try_get(0)?,
+        version: RoomVersionId::try_from(version.as_str())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        creator: r.try_get(2)?,
+        created_height: r.try_get::<i64, _>(3)? as u64,
+    }))
+}
+
+/// Whether an event with this id is in the projection (any room), to refuse replays.
+pub async fn event_exists(conn: &mut AnyConnection, event_id: &str) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query("SELECT 1 FROM bridge_room_events WHERE event_id = $1")
+            .bind(event_id)
+            .fetch_optional(conn)
+            .await?
+            .is_some(),
+    )
+}
+
+/// Loads an event of `room_id` by id. Only events of the same room are parsed with the
+/// room's rules, so a PDU citing another room's event cannot make the projection unreadable.
+pub async fn get_event(
+    conn: &mut AnyConnection,
+    room_id: &str,
+    event_id: &str,
+    rules: &RoomVersionRules,
+) -> Result<Option<Pdu>, StoreError> {
+    let row =
+        sqlx::query("SELECT json FROM bridge_room_events WHERE event_id = $1 AND room_id = $2")
+            .bind(event_id)
+            .bind(room_id)
+            .fetch_optional(conn)
+            .await?;
+    let Some(r) = row else { return Ok(None) };
+    let json: String = r.try_get(0)?;
+    let id = OwnedEventId::try_from(event_id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Pdu::from_parts(id, &json, rules)
+        .map(Some)
+        .map_err(StoreError::Corrupt)
+}
+
+/// Loads one entry of a room's current state.
+pub async fn get_state(
+    conn: &mut AnyConnection,
+    room_id: &str,
+    kind: &StateEventType,
+    state_key: &str,
+    rules: &RoomVersionRules,
+) -> Result<Option<Pdu>, StoreError> {
+    let row = sqlx::query(
+        "SELECT event_id FROM bridge_room_state \
+         WHERE room_id = $1 AND event_type = $2 AND state_key = $3",
+    )
+    .bind(room_id)
+    .bind(kind.to_string())
+    .bind(state_key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let id: String = r.try_get(0)?;
+    get_event(conn, room_id, &id, rules).await
+}
+
+/// The whole current state and latest event of a room, for building its next PDU.
+pub async fn room_state(pool: &AnyPool, room_id: &str) -> Result<Option<RoomState>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let Some(room) = get_room(&mut conn, room_id).await? else {
+        return Ok(None);
+    };
+    let rules = rules_for(&room.version).map_err(StoreError::Corrupt)?;
+    let rows = sqlx::query(
+        "SELECT e.event_id, e.json FROM bridge_room_state s \
+         JOIN bridge_room_events e ON e.event_id = s.event_id \
+         WHERE s.room_id = $1 ORDER BY s.event_type, s.state_key",
+    )
+    .bind(room_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut state = BTreeMap::new();
+    for r in rows {
+        let id: String = r.try_get(0)?;
+        let json: String = r.try_get(1)?;
+        let id = OwnedEventId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let pdu = Pdu::from_parts(id, &json, &rules).map_err(StoreError::Corrupt)?;
+        let key = pdu.state_key.clone().unwrap_or_default();
+        state.insert((pdu.kind.to_string().into(), key), pdu);
+    }
+    let latest = sqlx::query(
+        "SELECT event_id, depth FROM bridge_room_events WHERE room_id = $1 \
+         ORDER BY height DESC, idx DESC LIMIT 1",
+    )
+    .bind(room_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let latest = match latest {
+        None => None,
+        Some(r) => {
+            let id: String = r.try_get(0)?;
+            let id = OwnedEventId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Some((id, r.try_get::<i64, _>(1)? as u64))
+        }
+    };
+    Ok(Some(RoomState {
+        room_id: Some(
+            room_id
+                .try_into()
+                .map_err(|e: ruma::IdParseError| StoreError::Corrupt(e.to_string()))?,
+        ),
+        version: room.version,
+        state,
+        latest,
+    }))
+}
+
+/// A room's events in ledger order: `(event_id, json)`.
+pub async fn timeline(pool: &AnyPool, room_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT event_id, json FROM bridge_room_events WHERE room_id = $1 ORDER BY height, idx",
+    )
+    .bind(room_id)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// A room's current state as `(type, state_key, event_id)`, sorted.
+pub async fn current_state(
+    pool: &AnyPool,
+    room_id: &str,
+) -> Result<Vec<(String, String, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT event_type, state_key, event_id FROM bridge_room_state WHERE room_id = $1 \
+         ORDER BY event_type, state_key",
+    )
+    .bind(room_id)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect()
+}
+
+/// Applies an accepted event at ledger position (height, idx): stores it, creates the room
+/// for `m.room.create`, and moves the room's current state.
+pub async fn insert_event(
+    conn: &mut AnyConnection,
+    pdu: &Pdu,
+    version: &RoomVersionId,
+    height: u64,
+    idx: u32,
+) -> Result<(), sqlx::Error> {
+    let kind = pdu.kind.to_string();
+    if kind == "m.room.create" {
+        sqlx::query(
+            "INSERT INTO bridge_rooms (room_id, version, creator, created_height) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(pdu.room.as_str())
+        .bind(version.as_str())
+        .bind(pdu.sender.as_str())
+        .bind(height as i64)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO bridge_room_events \
+         (event_id, room_id, height, idx, event_type, state_key, sender, depth, json) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(pdu.event_id.as_str())
+    .bind(pdu.room.as_str())
+    .bind(height as i64)
+    .bind(i64::from(idx))
+    .bind(&kind)
+    .bind(pdu.state_key.clone())
+    .bind(pdu.sender.as_str())
+    .bind(pdu.depth as i64)
+    .bind(&pdu.json)
+    .execute(&mut *conn)
+    .await?;
+    if let Some(key) = &pdu.state_key {
+        sqlx::query(
+            "INSERT INTO bridge_room_state (room_id, event_type, state_key, event_id) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (room_id, event_type, state_key) DO UPDATE SET event_id = excluded.event_id",
+        )
+        .bind(pdu.room.as_str())
+        .bind(&kind)
+        .bind(key)
+        .bind(pdu.event_id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
