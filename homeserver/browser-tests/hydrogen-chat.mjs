@@ -135,14 +135,21 @@ async function peerCall(method, path, body, timeoutMs = 30_000) {
     return JSON.parse(text);
 }
 
-// Long-polls /sync until a m.room.message with `body` from `senderPrefix` shows up in the room.
-// The first sync has no `since`, so a message sent before we started is found in the timeline.
-async function peerWaitForMessage(body, senderPrefix, deadline) {
-    let since = null;
+// The peer's sync position, taken before Hydrogen sends, so that only new events count (a message
+// left in the room by an earlier run with the same text must not pass the test).
+async function peerSyncToken() {
+    const sync = await peerCall("GET", "/_matrix/client/v3/sync?timeout=0");
+    if (!sync.rooms?.join?.[cfg.room_id]) {
+        throw new Error(`peer ${cfg.peer.user_id} is not joined to ${cfg.room_id}`);
+    }
+    return sync.next_batch;
+}
+
+// Long-polls /sync from `since` until a m.room.message with `body` from `senderPrefix` arrives.
+async function peerWaitForMessage(since, body, senderPrefix, deadline) {
     while (Date.now() < deadline) {
         const wait = Math.max(0, Math.min(10_000, deadline - Date.now()));
-        const q = new URLSearchParams({ timeout: String(since ? wait : 0) });
-        if (since) q.set("since", since);
+        const q = new URLSearchParams({ since, timeout: String(wait) });
         const sync = await peerCall("GET", `/_matrix/client/v3/sync?${q}`, undefined, wait + 15_000);
         const events = sync.rooms?.join?.[cfg.room_id]?.timeline?.events ?? [];
         const hit = events.find(e => e.type === "m.room.message" && e.content?.body === body);
@@ -196,6 +203,11 @@ function timelineMessage(text) {
     return page.locator(".Timeline .Timeline_messageBody", { hasText: text });
 }
 
+// The timeline tile of one event (by id) that shows `text`.
+function timelineEvent(eventId, text) {
+    return page.locator(`.Timeline .Timeline_message[data-event-id=${JSON.stringify(eventId)}]`, { hasText: text });
+}
+
 async function run() {
     const timeout = cfg.step_timeout_ms;
     appServer = await listen(serveApp);
@@ -219,6 +231,8 @@ async function run() {
     page.on("console", m => consoleLog.push(`[${m.type()}] ${m.text()}`));
     page.on("pageerror", e => consoleLog.push(`[pageerror] ${e.message}\n${e.stack ?? ""}`));
     page.on("requestfailed", r => consoleLog.push(`[requestfailed] ${r.method()} ${redact(r.url())}: ${r.failure()?.errorText}`));
+
+    const peerSince = await step("peer syncs", peerSyncToken);
 
     await step("open Hydrogen", async () => {
         await page.goto(appUrl);
@@ -253,24 +267,33 @@ async function run() {
 
     await step("send the message from Hydrogen", async () => {
         const composer = page.locator(".MessageComposer textarea");
+        const before = await timelineMessage(cfg.message).count();
         await composer.fill(cfg.message);
         await composer.press("Enter");
         // The local echo; the peer check below is what proves it reached the server.
-        await timelineMessage(cfg.message).waitFor();
+        await timelineMessage(cfg.message).nth(before).waitFor();
     });
 
-    await step("peer receives the message", async () => {
-        await peerWaitForMessage(cfg.message, `@${cfg.user}:`, Date.now() + timeout);
+    const sent = await step("peer receives the message", async () => {
+        return await peerWaitForMessage(peerSince, cfg.message, `@${cfg.user}:`, Date.now() + timeout);
     });
 
-    await step("peer sends the reply", async () => {
+    await step("Hydrogen gets its message back from sync", async () => {
+        // The local echo's tile is keyed by the transaction id; once Hydrogen's own /sync returns
+        // the event, the tile carries the event id that the peer saw.
+        await timelineEvent(sent.event_id, cfg.message).waitFor();
+    });
+
+    const reply = await step("peer sends the reply", async () => {
         const txn = `hydrogen-chat-${Date.now()}-${Math.random().toString(36).slice(2)}`;
         const path = `/_matrix/client/v3/rooms/${encodeURIComponent(cfg.room_id)}/send/m.room.message/${txn}`;
-        await peerCall("PUT", path, { msgtype: "m.text", body: cfg.reply });
+        const res = await peerCall("PUT", path, { msgtype: "m.text", body: cfg.reply });
+        if (typeof res.event_id !== "string") throw new Error(`send answered without an event_id: ${JSON.stringify(res)}`);
+        return res;
     });
 
     await step("Hydrogen shows the reply", async () => {
-        await timelineMessage(cfg.reply).waitFor();
+        await timelineEvent(reply.event_id, cfg.reply).waitFor();
     });
 }
 
