@@ -208,6 +208,18 @@ function timelineEvent(eventId, text) {
     return page.locator(`.Timeline .Timeline_message[data-event-id=${JSON.stringify(eventId)}]`, { hasText: text });
 }
 
+// Waits for `wanted`; fails early with Hydrogen's own words when the pre-session screen shows
+// an error (or `alsoBad` appears) instead.
+async function waitOrExplain(wanted, what, alsoBad = null) {
+    let bad = page.locator(".PreSessionScreen .error");
+    if (alsoBad) bad = bad.or(alsoBad);
+    await wanted.or(bad).first().waitFor();
+    if (!await wanted.first().isVisible()) {
+        const why = (await page.locator(".PreSessionScreen").innerText()).replace(/\s+/g, " ");
+        throw new Error(`${what}: ${why}`);
+    }
+}
+
 async function run() {
     const timeout = cfg.step_timeout_ms;
     appServer = await listen(serveApp);
@@ -216,23 +228,26 @@ async function run() {
     const hsUrl = `http://127.0.0.1:${proxyServer.address().port}`;
     log(`app at ${appUrl}, homeserver ${cfg.homeserver} via logging proxy ${hsUrl}`);
 
-    userDataDir = mkdtempSync(join(tmpdir(), "hydrogen-chat-"));
-    context = await chromium.launchPersistentContext(userDataDir, {
-        executablePath: cfg.chromium,
-        headless: true,
-        args: [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
-        ],
-        viewport: { width: 1280, height: 800 },
-    });
-    context.setDefaultTimeout(timeout);
-    page = context.pages()[0] ?? await context.newPage();
-    page.on("console", m => consoleLog.push(`[${m.type()}] ${m.text()}`));
-    page.on("pageerror", e => consoleLog.push(`[pageerror] ${e.message}\n${e.stack ?? ""}`));
-    page.on("requestfailed", r => consoleLog.push(`[requestfailed] ${r.method()} ${redact(r.url())}: ${r.failure()?.errorText}`));
-
     const peerSince = await step("peer syncs", peerSyncToken);
+
+    await step("launch chromium", async () => {
+        userDataDir = mkdtempSync(join(tmpdir(), "hydrogen-chat-"));
+        context = await chromium.launchPersistentContext(userDataDir, {
+            executablePath: cfg.chromium,
+            headless: true,
+            args: [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
+            ],
+            viewport: { width: 1280, height: 800 },
+            timeout,
+        });
+        context.setDefaultTimeout(timeout);
+        page = context.pages()[0] ?? await context.newPage();
+        page.on("console", m => consoleLog.push(`[${m.type()}] ${m.text()}`));
+        page.on("pageerror", e => consoleLog.push(`[pageerror] ${e.message}\n${e.stack ?? ""}`));
+        page.on("requestfailed", r => consoleLog.push(`[requestfailed] ${r.method()} ${redact(r.url())}: ${r.failure()?.errorText}`));
+    });
 
     await step("open Hydrogen", async () => {
         await page.goto(appUrl);
@@ -244,18 +259,14 @@ async function run() {
         // (after a short debounce, or at once on change), then shows the password form.
         await page.locator("#homeserver").fill(hsUrl);
         await page.locator("#homeserver").press("Tab");
-        await page.locator("#username").waitFor();
+        await waitOrExplain(page.locator("#username"), "no password login form");
         await page.locator("#username").fill(cfg.user);
         await page.locator("#password").fill(cfg.password);
         await page.getByRole("button", { name: "Log In" }).click();
-        // Logged in and the session loaded once the session view (with the room list) is up.
-        const loaded = page.locator(".SessionView");
-        const failed = page.locator(".PasswordLoginView .error, .SessionLoadStatusView button");
-        await loaded.or(failed).first().waitFor();
-        if (!await loaded.isVisible()) {
-            const why = (await page.locator(".PreSessionScreen").innerText()).replace(/\s+/g, " ");
-            throw new Error(`login or session load failed: ${why}`);
-        }
+        // Logged in and the session loaded once the session view (with the room list) is up;
+        // a failed session load shows its error with "Export logs" / "Log out" buttons.
+        await waitOrExplain(page.locator(".SessionView"), "login or session load failed",
+            page.locator(".SessionLoadStatusView button"));
     });
 
     await step("open the room", async () => {
