@@ -17,8 +17,8 @@ const assetPaths = {
         legacyBundle: "olm/olm_legacy.js",
         wasmBundle: "olm/olm.js",
     },
-    // Hydrogen's session load assumes a registered service worker (it asks it to
-    // prevent concurrent session access); without it loading the session crashes.
+    // Session load hands the access token to the service worker (it adds it to media
+    // requests); without one it crashes: "Cannot read properties of null (reading 'updateAuthData')".
     serviceWorker: "sw.js",
 };
 
