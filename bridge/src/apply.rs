@@ -4,23 +4,54 @@
 use consort_chain::crypto::{Hash32, sha256};
 use consort_chain::executor::BoxFuture;
 use consort_chain::{Block, BlockExecutor, Genesis};
-use sqlx::{AnyConnection, AnyPool, Row};
+use std::sync::Arc;
 
+use sqlx::{AnyConnection, AnyPool, Row};
+use tokio::sync::watch;
+
+use crate::position::{MAX_BLOCK_TXS, position};
 use crate::records::Record;
 use crate::validate::{subject, validate};
-use crate::{rooms, users};
+use crate::{directory, receipts, rooms, users};
 
 /// The bridge: validates and applies blocks to this node's projection.
 #[derive(Clone)]
 pub struct Bridge {
     pool: AnyPool,
     genesis: Genesis,
+    applied: Arc<watch::Sender<u64>>,
 }
 
 impl Bridge {
-    /// A bridge over a migrated pool.
+    /// A bridge over a migrated pool. Call [`Bridge::load_applied`] before reading
+    /// [`Bridge::watch_applied`].
     pub fn new(pool: AnyPool, genesis: Genesis) -> Self {
-        Self { pool, genesis }
+        Self {
+            pool,
+            genesis,
+            applied: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    /// Reads the last applied height from the projection (after a restart).
+    pub async fn load_applied(&self) -> Result<u64, sqlx::Error> {
+        let height: i64 = sqlx::query("SELECT applied_height FROM bridge_state WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        self.applied.send_if_modified(|h| {
+            let changed = *h < height as u64;
+            *h = (*h).max(height as u64);
+            changed
+        });
+        Ok(height as u64)
+    }
+
+    /// The height of the last block whose records are committed in the projection; it
+    /// changes right after each block's SQL transaction commits, so a reader bounded by it
+    /// sees whole blocks only.
+    pub fn watch_applied(&self) -> watch::Receiver<u64> {
+        self.applied.subscribe()
     }
 
     /// The projection's pool.
@@ -56,7 +87,12 @@ impl Bridge {
 
     async fn apply(&self, block: &Block) -> Result<Hash32, sqlx::Error> {
         let height = block.header.height;
-        let mut tx = self.pool.begin().await?;
+        if block.txs.len() > MAX_BLOCK_TXS {
+            return Err(sqlx::Error::Protocol(format!(
+                "block {height} holds more than {MAX_BLOCK_TXS} transactions"
+            )));
+        }
+        let mut tx = consort_chain::store::begin_write(&self.pool).await?;
         let applied: i64 = sqlx::query("SELECT applied_height FROM bridge_state WHERE id = 1")
             .fetch_one(&mut *tx)
             .await?
@@ -95,6 +131,11 @@ impl Bridge {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.applied.send_if_modified(|h| {
+            let changed = *h < height;
+            *h = (*h).max(height);
+            changed
+        });
         Ok(digest(&bits))
     }
 
@@ -110,13 +151,27 @@ impl Bridge {
         let Ok(record) = Record::decode(payload) else {
             return Ok(Err("the payload is not a Consort record".into()));
         };
-        if let Record::RoomEvent(ev) = &record {
-            return rooms::apply_room_event(conn, &self.genesis, org, ev, height, idx)
-                .await
-                .map_err(|e| match e {
-                    rooms::store::StoreError::Db(e) => e,
-                    other => sqlx::Error::Protocol(other.to_string()),
-                });
+        let pos = position(height, idx);
+        let g = &self.genesis;
+        let room_outcome = match &record {
+            Record::RoomEvent(ev) => {
+                Some(rooms::apply_room_event(conn, g, org, ev, (height, idx, 0)).await)
+            }
+            Record::RoomEventBatch(evs) => {
+                Some(rooms::apply_batch(conn, g, org, evs, (height, idx)).await)
+            }
+            Record::RoomAlias(r) => Some(directory::apply_alias(conn, g, org, r, pos).await),
+            Record::RoomDirectory(r) => {
+                Some(directory::apply_directory(conn, g, org, r, pos).await)
+            }
+            Record::Receipt(r) => Some(receipts::apply_receipt(conn, g, org, r, pos).await),
+            _ => None,
+        };
+        if let Some(outcome) = room_outcome {
+            return outcome.map_err(|e| match e {
+                rooms::store::StoreError::Db(e) => e,
+                other => sqlx::Error::Protocol(other.to_string()),
+            });
         }
         let existing = match subject(&record) {
             // PostgreSQL text cannot hold NUL: refuse before querying, the same on every backend.
@@ -149,7 +204,11 @@ impl Bridge {
                     .execute(&mut *conn)
                     .await?;
             }
-            Record::RoomEvent(_) => return Ok(Err("room events are applied by rooms".into())),
+            Record::RoomEvent(_)
+            | Record::RoomEventBatch(_)
+            | Record::RoomAlias(_)
+            | Record::RoomDirectory(_)
+            | Record::Receipt(_) => return Ok(Err("room records are applied above".into())),
             Record::Profile {
                 user_id,
                 displayname,

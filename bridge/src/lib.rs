@@ -3,6 +3,9 @@
 //! in block order, into its SQL projection; the outcome feeds the chain's app hash.
 
 pub mod apply;
+pub mod directory;
+pub mod position;
+pub mod receipts;
 pub mod records;
 pub mod rooms;
 pub mod submit;
@@ -10,5 +13,5 @@ pub mod users;
 pub mod validate;
 
 pub use apply::Bridge;
-pub use records::{Record, Registration, RoomEvent};
+pub use records::{ReadReceipt, Record, Registration, RoomAlias, RoomDirectory, RoomEvent};
 pub use submit::{BridgeError, submit_record};

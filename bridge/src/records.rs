@@ -25,8 +25,56 @@ pub enum Record {
         /// New avatar, if any.
         avatar_url: Option<String>,
     },
-    /// A Matrix room event (kept last so earlier variants keep their encodings).
+    /// A Matrix room event. New variants go last so earlier ones keep their encodings.
     RoomEvent(RoomEvent),
+    /// A room alias of the submitting organisation was bound to a room, or removed.
+    RoomAlias(RoomAlias),
+    /// A room was published in, or withdrawn from, the consortium's room directory.
+    RoomDirectory(RoomDirectory),
+    /// A user's public read receipt.
+    Receipt(ReadReceipt),
+    /// Room events applied in order, all or none (a new room's first events).
+    RoomEventBatch(Vec<RoomEvent>),
+}
+
+/// Binds `#name:server` to a room (or removes the binding). Only the organisation whose
+/// server name the alias carries may submit it.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct RoomAlias {
+    /// The alias, `#name:server`.
+    pub alias: String,
+    /// The room it points to; `None` removes the alias.
+    pub room_id: Option<String>,
+    /// The user who asked (a user of the submitting organisation).
+    pub user_id: String,
+}
+
+/// Publishes a room in the directory every organisation lists (`/publicRooms`).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct RoomDirectory {
+    /// The room.
+    pub room_id: String,
+    /// The user who asked: joined, with the power to change the room's canonical alias.
+    pub user_id: String,
+    /// Listed (`true`) or withdrawn.
+    pub public: bool,
+}
+
+/// A public read receipt (`m.read`), shown to every member of the room on every node.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ReadReceipt {
+    /// The room.
+    pub room_id: String,
+    /// The reader (a user of the submitting organisation, joined to the room).
+    pub user_id: String,
+    /// The receipt type (`m.read`).
+    pub receipt_type: String,
+    /// The thread (`main` or a thread root), empty for an unthreaded receipt.
+    pub thread_id: String,
+    /// The event read up to.
+    pub event_id: String,
+    /// When (Unix ms, from the submitting node).
+    pub ts_ms: u64,
 }
 
 /// A Matrix PDU on the ledger, signed by the sender's organisation (DESIGN §3).

@@ -13,8 +13,46 @@ pub fn subject(record: &Record) -> Option<&str> {
     match record {
         Record::Registration(r) => Some(&r.user_id),
         Record::Deactivation { user_id, .. } | Record::Profile { user_id, .. } => Some(user_id),
-        Record::RoomEvent(_) => None,
+        Record::RoomEvent(_)
+        | Record::RoomEventBatch(_)
+        | Record::RoomAlias(_)
+        | Record::RoomDirectory(_)
+        | Record::Receipt(_) => None,
     }
+}
+
+/// Checks that `user_id` is a registered, active user of organisation `org`: what every
+/// record that acts for a user requires of it.
+pub fn check_actor(
+    genesis: &Genesis,
+    org: &str,
+    user_id: &str,
+    row: Option<&UserRow>,
+) -> Result<(), String> {
+    let (_, server) =
+        split_user_id(user_id).ok_or_else(|| format!("`{user_id}` is not a Matrix user id"))?;
+    let entry = genesis
+        .org(org)
+        .ok_or_else(|| format!("organisation `{org}` is not in the genesis"))?;
+    if server != entry.server_name {
+        return Err(format!(
+            "{user_id} does not belong to {org} ({})",
+            entry.server_name
+        ));
+    }
+    match row {
+        None => Err(format!("{user_id} is not registered")),
+        Some(u) if u.deactivated => Err(format!("{user_id} is deactivated")),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Refuses text that PostgreSQL cannot store (NUL), the same way on every backend.
+pub fn no_nul(fields: &[&str]) -> Result<(), String> {
+    if fields.iter().any(|f| f.contains('\0')) {
+        return Err("the record contains NUL".into());
+    }
+    Ok(())
 }
 
 /// Checks `record` submitted by organisation `org`. `existing` is the subject's current row.
@@ -26,7 +64,7 @@ pub fn validate(
     existing: Option<&UserRow>,
 ) -> Result<(), String> {
     let Some(user_id) = subject(record) else {
-        return Err("room events are validated by the rooms module".into());
+        return Err("room records are validated by their own modules".into());
     };
     let (_, server) =
         split_user_id(user_id).ok_or_else(|| format!("`{user_id}` is not a Matrix user id"))?;
@@ -55,7 +93,11 @@ pub fn validate(
             }
             Ok(())
         }
-        Record::RoomEvent(_) => Err("room events are validated by the rooms module".into()),
+        Record::RoomEvent(_)
+        | Record::RoomEventBatch(_)
+        | Record::RoomAlias(_)
+        | Record::RoomDirectory(_)
+        | Record::Receipt(_) => Err("room records are validated by their own modules".into()),
         Record::Deactivation { .. } | Record::Profile { .. } => match existing {
             None => Err(format!("{user_id} is not registered")),
             Some(u) if u.deactivated => Err(format!("{user_id} is deactivated")),

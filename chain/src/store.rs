@@ -75,6 +75,21 @@ pub async fn connect_and_migrate(url: &str) -> Result<AnyPool, StoreError> {
     Ok(pool)
 }
 
+/// Begins a transaction that will write. On SQLite it takes the write lock at once (`BEGIN
+/// IMMEDIATE`): a deferred transaction that reads first and writes later fails outright
+/// (`SQLITE_BUSY_SNAPSHOT`, no busy wait) when another connection wrote in between.
+pub async fn begin_write(
+    pool: &AnyPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    let conn = pool.acquire().await?;
+    let statement = if conn.backend_name() == "SQLite" {
+        "BEGIN IMMEDIATE"
+    } else {
+        "BEGIN"
+    };
+    sqlx::Transaction::begin(conn, Some(sqlx::SqlSafeStr::into_sql_str(statement))).await
+}
+
 /// A committed block as stored.
 #[derive(Clone, Debug)]
 pub struct StoredBlock {
@@ -138,7 +153,7 @@ impl BlockStore {
         let block = &stored.block;
         let height = block.header.height as i64;
         let cert = borsh::to_vec(&stored.certificate).expect("writing to a Vec cannot fail");
-        let mut tx = self.pool.begin().await?;
+        let mut tx = begin_write(&self.pool).await?;
         let exists = sqlx::query("SELECT hash FROM chain_blocks WHERE height = $1")
             .bind(height)
             .fetch_optional(&mut *tx)

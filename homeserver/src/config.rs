@@ -122,6 +122,12 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Put `m.room.encryption` (Megolm) into every new room's initial state. Off until the
+    /// node carries end-to-end encryption keys: clients cannot send into an encrypted room
+    /// without the keys endpoints.
+    pub encrypt_new_rooms: bool,
+    /// The room version of new rooms when the creator does not ask for one (10, 11 or 12).
+    pub default_room_version: String,
     /// This organisation's ledger directory, as written by `consort chain init`
     /// (`genesis.json`, `keys.json`, `node.toml`). Without it the node runs alone, with no
     /// consortium (registrations are recorded only locally).
@@ -141,6 +147,8 @@ impl Default for Config {
             registration_shared_secret: None,
             rate_limits: RateLimits::default(),
             max_body_bytes: 1024 * 1024,
+            encrypt_new_rooms: false,
+            default_room_version: "11".to_owned(),
             chain_dir: None,
         }
     }
@@ -211,6 +219,12 @@ impl Config {
         if let Some(v) = get("CONSORT_CHAIN_DIR") {
             self.chain_dir = Some(v);
         }
+        if let Some(v) = get("CONSORT_ENCRYPT_NEW_ROOMS") {
+            self.encrypt_new_rooms = parse("CONSORT_ENCRYPT_NEW_ROOMS", v)?;
+        }
+        if let Some(v) = get("CONSORT_DEFAULT_ROOM_VERSION") {
+            self.default_room_version = v;
+        }
         if let Some(v) = get("CONSORT_MAX_BODY_BYTES") {
             self.max_body_bytes = parse("CONSORT_MAX_BODY_BYTES", v)?;
         }
@@ -234,6 +248,13 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         ruma::ServerName::parse(&self.server_name)
             .map_err(|e| ConfigError::Invalid(format!("server_name: {e}")))?;
+        let version = ruma::RoomVersionId::try_from(self.default_room_version.as_str())
+            .map_err(|e| ConfigError::Invalid(format!("default_room_version: {e}")))?;
+        if !consort_bridge::rooms::event::SUPPORTED_VERSIONS.contains(&version) {
+            return Err(ConfigError::Invalid(format!(
+                "default_room_version: {version} is not supported (10, 11 or 12)"
+            )));
+        }
         if self.max_body_bytes == 0 {
             return Err(ConfigError::Invalid("max_body_bytes must be > 0".into()));
         }

@@ -19,18 +19,21 @@ use tokio::net::TcpListener;
 
 pub use crate::{
     config::Config,
+    services::chain_ledger::ChainLedger,
     services::registration_ledger::{LedgerError, LocalOnlyLedger, RegistrationLedger},
     state::AppState,
     storage::Db,
 };
 
-/// Builds the router and state of a node over an opened database and a ledger.
+/// Builds the router and state of a node over an opened database and a ledger; `chain` is
+/// the consortium ledger that rooms need (`None` on a node without one).
 pub fn build_app(
     config: Config,
     db: Db,
     ledger: Arc<dyn RegistrationLedger>,
+    chain: Option<Arc<ChainLedger>>,
 ) -> anyhow::Result<(Router, Arc<AppState>)> {
-    let state = Arc::new(AppState::new(config, db, ledger)?);
+    let state = Arc::new(AppState::new(config, db, ledger, chain)?);
     Ok((api::router::router(state.clone()), state))
 }
 
@@ -38,7 +41,7 @@ pub fn build_app(
 pub async fn build_local_app(config: Config) -> anyhow::Result<(Router, Arc<AppState>)> {
     let db = Db::connect(&config.database_url()).await?;
     let ledger = Arc::new(LocalOnlyLedger::new(db.pool.clone()));
-    build_app(config, db, ledger)
+    build_app(config, db, ledger, None)
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, with client addresses available to the

@@ -37,8 +37,8 @@ pub async fn start(config: Config) -> anyhow::Result<Node> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir))?;
     let db = Db::connect(&config.database_url()).await?;
-    let (ledger, chain): (Arc<dyn RegistrationLedger>, _) = match &config.chain_dir {
-        None => (Arc::new(LocalOnlyLedger::new(db.pool.clone())), None),
+    let (ledger, chain, rooms): (Arc<dyn RegistrationLedger>, _, _) = match &config.chain_dir {
+        None => (Arc::new(LocalOnlyLedger::new(db.pool.clone())), None, None),
         Some(dir) => {
             let mut chain_config = load_org_dir(Path::new(dir)).map_err(anyhow::Error::msg)?;
             let org = chain_config
@@ -54,6 +54,10 @@ pub async fn start(config: Config) -> anyhow::Result<Node> {
                 );
             }
             let bridge = Bridge::new(db.pool.clone(), chain_config.genesis.clone());
+            bridge
+                .load_applied()
+                .await
+                .context("reading the projection's applied height")?;
             chain_config.database_url = config.database_url();
             chain_config.pool = Some(db.pool.clone());
             chain_config.executor = Some(Arc::new(bridge.clone()));
@@ -64,11 +68,11 @@ pub async fn start(config: Config) -> anyhow::Result<Node> {
                     .await
                     .context("starting the ledger node")?,
             );
-            let ledger = ChainLedger::new(node.clone(), bridge, org_id, node_key);
-            (Arc::new(ledger), Some(node))
+            let ledger = Arc::new(ChainLedger::new(node.clone(), bridge, org_id, node_key));
+            (ledger.clone(), Some(node), Some(ledger))
         }
     };
-    let (router, state) = build_app(config, db, ledger)?;
+    let (router, state) = build_app(config, db, ledger, rooms)?;
     Ok(Node {
         router,
         state,

@@ -6,9 +6,11 @@ use ruma::OwnedServerName;
 
 use crate::{
     config::{Config, ConfigError},
+    error::{Error, Result},
     services::{
-        rate_limit::RateLimiter, registration_ledger::RegistrationLedger,
-        shared_secret::NonceStore, uiaa::UiaaSessions,
+        chain_ledger::ChainLedger, notifier::LocalNotifier, presence::Presence,
+        rate_limit::RateLimiter, registration_ledger::RegistrationLedger, rooms::send::TxnLocks,
+        shared_secret::NonceStore, typing::Typing, uiaa::UiaaSessions,
     },
     storage::Db,
 };
@@ -31,6 +33,16 @@ pub struct AppState {
     pub uiaa: UiaaSessions,
     /// Nonces of the shared-secret registration.
     pub nonces: NonceStore,
+    /// The consortium ledger, which rooms live on (`None` on a node without one).
+    pub chain: Option<Arc<ChainLedger>>,
+    /// Who is typing where (this node's users only).
+    pub typing: Typing,
+    /// Presence of this node's users.
+    pub presence: Presence,
+    /// Wakes `/sync` on org-local changes.
+    pub notifier: LocalNotifier,
+    /// Serialises retries of one `(device, txn id)` while its first send is in flight.
+    pub txn_locks: TxnLocks,
 }
 
 impl AppState {
@@ -39,6 +51,7 @@ impl AppState {
         config: Config,
         db: Db,
         ledger: Arc<dyn RegistrationLedger>,
+        chain: Option<Arc<ChainLedger>>,
     ) -> Result<Self, ConfigError> {
         let server_name = OwnedServerName::try_from(config.server_name.as_str())
             .map_err(|e| ConfigError::Invalid(format!("server_name: {e}")))?;
@@ -51,6 +64,22 @@ impl AppState {
             ledger,
             uiaa: UiaaSessions::default(),
             nonces: NonceStore::default(),
+            chain,
+            typing: Typing::default(),
+            presence: Presence::default(),
+            notifier: LocalNotifier::default(),
+            txn_locks: TxnLocks::default(),
+        })
+    }
+
+    /// The consortium ledger, or the error clients get on a node without one.
+    pub fn chain(&self) -> Result<&ChainLedger> {
+        self.chain.as_deref().ok_or_else(|| {
+            Error::new(
+                http::StatusCode::BAD_REQUEST,
+                ruma::api::error::ErrorKind::Unrecognized,
+                "Rooms need the consortium ledger, and this node has none (no chain_dir)",
+            )
         })
     }
 }

@@ -211,6 +211,16 @@ impl Pdu {
     pub fn auth_event_ids(&self) -> &[OwnedEventId] {
         &self.auth_events
     }
+
+    /// For a redaction: the event it redacts (top-level field or, from v11, in the content).
+    pub fn redacted_event_id(&self) -> Option<&OwnedEventId> {
+        self.redacts.as_ref()
+    }
+
+    /// `origin_server_ts` as the origin set it (Unix ms).
+    pub fn origin_server_ts_ms(&self) -> u64 {
+        u64::from(self.origin_server_ts.get())
+    }
 }
 
 impl ruma::state_res::Event for Pdu {

@@ -135,21 +135,7 @@ pub async fn room_state(pool: &AnyPool, room_id: &str) -> Result<Option<RoomStat
         let key = pdu.state_key.clone().unwrap_or_default();
         state.insert((pdu.kind.to_string().into(), key), pdu);
     }
-    let latest = sqlx::query(
-        "SELECT event_id, depth FROM bridge_room_events WHERE room_id = $1 \
-         ORDER BY height DESC, idx DESC LIMIT 1",
-    )
-    .bind(room_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let latest = match latest {
-        None => None,
-        Some(r) => {
-            let id: String = r.try_get(0)?;
-            let id = OwnedEventId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            Some((id, r.try_get::<i64, _>(1)? as u64))
-        }
-    };
+    let latest = latest_event(&mut conn, room_id).await?;
     Ok(Some(RoomState {
         room_id: Some(
             room_id
@@ -162,10 +148,28 @@ pub async fn room_state(pool: &AnyPool, room_id: &str) -> Result<Option<RoomStat
     }))
 }
 
+/// The latest event of a room in ledger order, and its depth.
+async fn latest_event(
+    conn: &mut AnyConnection,
+    room_id: &str,
+) -> Result<Option<(OwnedEventId, u64)>, StoreError> {
+    let row = sqlx::query(
+        "SELECT event_id, depth FROM bridge_room_events WHERE room_id = $1 \
+         ORDER BY pos DESC LIMIT 1",
+    )
+    .bind(room_id)
+    .fetch_optional(conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let id: String = r.try_get(0)?;
+    let id = OwnedEventId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(Some((id, r.try_get::<i64, _>(1)? as u64)))
+}
+
 /// A room's events in ledger order: `(event_id, json)`.
 pub async fn timeline(pool: &AnyPool, room_id: &str) -> Result<Vec<(String, String)>, StoreError> {
     let rows = sqlx::query(
-        "SELECT event_id, json FROM bridge_room_events WHERE room_id = $1 ORDER BY height, idx",
+        "SELECT event_id, json FROM bridge_room_events WHERE room_id = $1 ORDER BY pos",
     )
     .bind(room_id)
     .fetch_all(pool)
@@ -192,14 +196,15 @@ pub async fn current_state(
         .collect()
 }
 
-/// Applies an accepted event at ledger position (height, idx): stores it, creates the room
-/// for `m.room.create`, and moves the room's current state.
+/// Applies an accepted event of the transaction at (height, idx), at position `pos`: stores
+/// it, creates the room for `m.room.create`, moves the room's current state and, for
+/// `m.room.member`, the user's membership.
 pub async fn insert_event(
     conn: &mut AnyConnection,
     pdu: &Pdu,
     version: &RoomVersionId,
-    height: u64,
-    idx: u32,
+    (height, idx): (u64, u32),
+    pos: i64,
 ) -> Result<(), sqlx::Error> {
     let kind = pdu.kind.to_string();
     if kind == "m.room.create" {
@@ -214,10 +219,13 @@ pub async fn insert_event(
         .execute(&mut *conn)
         .await?;
     }
+    let membership = (kind == "m.room.member")
+        .then(|| membership_of(pdu))
+        .flatten();
     sqlx::query(
         "INSERT INTO bridge_room_events \
-         (event_id, room_id, height, idx, event_type, state_key, sender, depth, json) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         (event_id, room_id, height, idx, event_type, state_key, sender, depth, json, pos, membership) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(pdu.event_id.as_str())
     .bind(pdu.room.as_str())
@@ -228,6 +236,8 @@ pub async fn insert_event(
     .bind(pdu.sender.as_str())
     .bind(pdu.depth as i64)
     .bind(&pdu.json)
+    .bind(pos)
+    .bind(membership.clone())
     .execute(&mut *conn)
     .await?;
     if let Some(key) = &pdu.state_key {
@@ -242,6 +252,116 @@ pub async fn insert_event(
         .bind(pdu.event_id.as_str())
         .execute(&mut *conn)
         .await?;
+        if let Some(membership) = membership {
+            sqlx::query(
+                "INSERT INTO bridge_memberships (room_id, user_id, membership, event_id, pos) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership, \
+                 event_id = excluded.event_id, pos = excluded.pos",
+            )
+            .bind(pdu.room.as_str())
+            .bind(key)
+            .bind(membership)
+            .bind(pdu.event_id.as_str())
+            .bind(pos)
+            .execute(&mut *conn)
+            .await?;
+        }
     }
     Ok(())
+}
+
+/// The `membership` of an `m.room.member` event's content.
+pub fn membership_of(pdu: &Pdu) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Member {
+        membership: String,
+    }
+    serde_json::from_str::<Member>(pdu.content().get())
+        .ok()
+        .map(|m| m.membership)
+}
+
+/// Applies an accepted redaction: the projection keeps the redacted form of `target` (the
+/// original stays on the ledger), so clients and later auth checks see what Matrix says
+/// remains of it.
+pub async fn redact_event(
+    conn: &mut AnyConnection,
+    target: &Pdu,
+    redaction_id: &str,
+    rules: &RoomVersionRules,
+) -> Result<(), StoreError> {
+    let object = super::event::parse_object(&target.json).map_err(StoreError::Corrupt)?;
+    let redacted = ruma::canonical_json::redact(object, &rules.redaction, None)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let json = serde_json::to_string(&redacted).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query("UPDATE bridge_room_events SET json = $1, redacted_by = $2 WHERE event_id = $3")
+        .bind(json)
+        .bind(redaction_id)
+        .bind(target.event_id.as_str())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// A user's current membership of a room (`join`, `invite`, `leave`, `ban`, `knock`).
+pub async fn membership(
+    conn: &mut AnyConnection,
+    room_id: &str,
+    user_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT membership FROM bridge_memberships WHERE room_id = $1 AND user_id = $2",
+    )
+    .bind(room_id)
+    .bind(user_id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| r.try_get(0)).transpose()
+}
+
+/// The room's create and power levels state, for power checks outside the auth rules.
+pub async fn power_state(
+    conn: &mut AnyConnection,
+    room_id: &str,
+    rules: &RoomVersionRules,
+) -> Result<BTreeMap<(StateEventType, String), Pdu>, StoreError> {
+    let mut state = BTreeMap::new();
+    for kind in [StateEventType::RoomCreate, StateEventType::RoomPowerLevels] {
+        if let Some(e) = get_state(conn, room_id, &kind, "", rules).await? {
+            state.insert((kind, String::new()), e);
+        }
+    }
+    Ok(state)
+}
+
+/// What building a new event of a room needs: its version, latest event and the current
+/// state entries `keys` (the auth types of the event to build). `None` for an unknown room.
+pub async fn room_state_with(
+    pool: &AnyPool,
+    room_id: &str,
+    keys: &[(StateEventType, String)],
+) -> Result<Option<RoomState>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let Some(room) = get_room(&mut conn, room_id).await? else {
+        return Ok(None);
+    };
+    let rules = rules_for(&room.version).map_err(StoreError::Corrupt)?;
+    let mut state = BTreeMap::new();
+    for (kind, key) in keys {
+        if let Some(e) = get_state(&mut conn, room_id, kind, key, &rules).await? {
+            state.insert((kind.clone(), key.clone()), e);
+        }
+    }
+    let latest = latest_event(&mut conn, room_id).await?;
+    Ok(Some(RoomState {
+        room_id: Some(
+            room_id
+                .try_into()
+                .map_err(|e: ruma::IdParseError| StoreError::Corrupt(e.to_string()))?,
+        ),
+        version: room.version,
+        state,
+        latest,
+    }))
 }

@@ -34,6 +34,29 @@ where
     })
 }
 
+/// `ruma_route` plus the paths without the last segment (with and without a trailing slash),
+/// for endpoints whose last path parameter may be empty: `/state/{eventType}/` and
+/// `/state/{eventType}` mean the empty state key. The extractor fills in the missing value.
+fn ruma_route_empty_last<T, H, X>(router: AppRouter, handler: H) -> AppRouter
+where
+    T: Metadata,
+    H: Handler<X, Arc<AppState>>,
+    X: 'static,
+{
+    let Ok(filter) = MethodFilter::try_from(T::METHOD) else {
+        return router;
+    };
+    let router = ruma_route::<T, H, X>(router, handler.clone());
+    T::PATH_BUILDER.all_paths().fold(router, |router, path| {
+        let Some((prefix, _)) = path.rsplit_once('/') else {
+            return router;
+        };
+        router
+            .route(prefix, on(filter, handler.clone()))
+            .route(&format!("{prefix}/"), on(filter, handler.clone()))
+    })
+}
+
 /// The whole HTTP surface of a node.
 pub fn router(state: Arc<AppState>) -> Router {
     let mut r = AppRouter::new();
@@ -107,6 +130,187 @@ pub fn router(state: Arc<AppState>) -> Router {
         client::filter::create_filter_route,
     );
     r = ruma_route::<c::filter::get_filter::v3::Request, _, _>(r, client::filter::get_filter_route);
+
+    // Rooms, timelines and /sync (on the ledger).
+    r = ruma_route::<c::room::create_room::v3::Request, _, _>(r, client::room::create_room_route);
+    r = ruma_route::<c::room::get_room_event::v3::Request, _, _>(
+        r,
+        client::room::get_room_event_route,
+    );
+    r = ruma_route::<c::room::aliases::v3::Request, _, _>(r, client::room::room_aliases_route);
+    r = ruma_route::<c::membership::join_room_by_id::v3::Request, _, _>(
+        r,
+        client::membership::join_room_by_id_route,
+    );
+    r = ruma_route::<c::membership::join_room_by_id_or_alias::v3::Request, _, _>(
+        r,
+        client::membership::join_room_by_id_or_alias_route,
+    );
+    r = ruma_route::<c::membership::invite_user::v3::Request, _, _>(
+        r,
+        client::membership::invite_user_route,
+    );
+    r = ruma_route::<c::membership::leave_room::v3::Request, _, _>(
+        r,
+        client::membership::leave_room_route,
+    );
+    r = ruma_route::<c::membership::forget_room::v3::Request, _, _>(
+        r,
+        client::membership::forget_room_route,
+    );
+    r = ruma_route::<c::membership::kick_user::v3::Request, _, _>(
+        r,
+        client::membership::kick_user_route,
+    );
+    r = ruma_route::<c::membership::ban_user::v3::Request, _, _>(
+        r,
+        client::membership::ban_user_route,
+    );
+    r = ruma_route::<c::membership::unban_user::v3::Request, _, _>(
+        r,
+        client::membership::unban_user_route,
+    );
+    r = ruma_route::<c::membership::joined_rooms::v3::Request, _, _>(
+        r,
+        client::membership::joined_rooms_route,
+    );
+    r = ruma_route::<c::membership::get_member_events::v3::Request, _, _>(
+        r,
+        client::membership::get_member_events_route,
+    );
+    r = ruma_route::<c::membership::joined_members::v3::Request, _, _>(
+        r,
+        client::membership::joined_members_route,
+    );
+    r = ruma_route::<c::state::get_state_events::v3::Request, _, _>(
+        r,
+        client::state::get_state_events_route,
+    );
+    r = ruma_route_empty_last::<c::state::get_state_event_for_key::v3::Request, _, _>(
+        r,
+        client::state::get_state_event_for_key_route,
+    );
+    r = ruma_route_empty_last::<c::state::send_state_event::v3::Request, _, _>(
+        r,
+        client::state::send_state_event_route,
+    );
+    r = ruma_route::<c::message::send_message_event::v3::Request, _, _>(
+        r,
+        client::message::send_message_event_route,
+    );
+    r = ruma_route::<c::message::get_message_events::v3::Request, _, _>(
+        r,
+        client::message::get_message_events_route,
+    );
+    r = ruma_route::<c::redact::redact_event::v3::Request, _, _>(
+        r,
+        client::message::redact_event_route,
+    );
+    r = ruma_route::<c::context::get_context::v3::Request, _, _>(
+        r,
+        client::message::get_context_route,
+    );
+    r = ruma_route::<c::alias::create_alias::v3::Request, _, _>(
+        r,
+        client::directory::create_alias_route,
+    );
+    r = ruma_route::<c::alias::get_alias::v3::Request, _, _>(r, client::directory::get_alias_route);
+    r = ruma_route::<c::alias::delete_alias::v3::Request, _, _>(
+        r,
+        client::directory::delete_alias_route,
+    );
+    r = ruma_route::<c::directory::get_public_rooms::v3::Request, _, _>(
+        r,
+        client::directory::get_public_rooms_route,
+    );
+    r = ruma_route::<c::directory::get_public_rooms_filtered::v3::Request, _, _>(
+        r,
+        client::directory::get_public_rooms_filtered_route,
+    );
+    r = ruma_route::<c::directory::get_room_visibility::v3::Request, _, _>(
+        r,
+        client::directory::get_room_visibility_route,
+    );
+    r = ruma_route::<c::directory::set_room_visibility::v3::Request, _, _>(
+        r,
+        client::directory::set_room_visibility_route,
+    );
+    r = ruma_route::<c::user_directory::search_users::v3::Request, _, _>(
+        r,
+        client::user_directory::search_users_route,
+    );
+    r = ruma_route::<c::receipt::create_receipt::v3::Request, _, _>(
+        r,
+        client::receipt::create_receipt_route,
+    );
+    r = ruma_route::<c::read_marker::set_read_marker::v3::Request, _, _>(
+        r,
+        client::receipt::set_read_marker_route,
+    );
+    r = ruma_route::<c::typing::create_typing_event::v3::Request, _, _>(
+        r,
+        client::typing::create_typing_event_route,
+    );
+    r = ruma_route::<c::config::set_global_account_data::v3::Request, _, _>(
+        r,
+        client::config::set_global_account_data_route,
+    );
+    r = ruma_route::<c::config::get_global_account_data::v3::Request, _, _>(
+        r,
+        client::config::get_global_account_data_route,
+    );
+    r = ruma_route::<c::config::set_room_account_data::v3::Request, _, _>(
+        r,
+        client::config::set_room_account_data_route,
+    );
+    r = ruma_route::<c::config::get_room_account_data::v3::Request, _, _>(
+        r,
+        client::config::get_room_account_data_route,
+    );
+    r = ruma_route::<c::push::get_pushrules_all::v3::Request, _, _>(
+        r,
+        client::push::get_pushrules_all_route,
+    );
+    r = ruma_route::<c::push::get_pushrules_global_scope::v3::Request, _, _>(
+        r,
+        client::push::get_pushrules_global_route,
+    );
+    r = ruma_route::<c::push::get_pushrule::v3::Request, _, _>(r, client::push::get_pushrule_route);
+    r = ruma_route::<c::push::set_pushrule::v3::Request, _, _>(r, client::push::set_pushrule_route);
+    r = ruma_route::<c::push::delete_pushrule::v3::Request, _, _>(
+        r,
+        client::push::delete_pushrule_route,
+    );
+    r = ruma_route::<c::push::get_pushrule_enabled::v3::Request, _, _>(
+        r,
+        client::push::get_pushrule_enabled_route,
+    );
+    r = ruma_route::<c::push::set_pushrule_enabled::v3::Request, _, _>(
+        r,
+        client::push::set_pushrule_enabled_route,
+    );
+    r = ruma_route::<c::push::get_pushrule_actions::v3::Request, _, _>(
+        r,
+        client::push::get_pushrule_actions_route,
+    );
+    r = ruma_route::<c::push::set_pushrule_actions::v3::Request, _, _>(
+        r,
+        client::push::set_pushrule_actions_route,
+    );
+    r = ruma_route::<c::push::get_notifications::v3::Request, _, _>(
+        r,
+        client::push::get_notifications_route,
+    );
+    r = ruma_route::<c::presence::get_presence::v3::Request, _, _>(
+        r,
+        client::presence::get_presence_route,
+    );
+    r = ruma_route::<c::presence::set_presence::v3::Request, _, _>(
+        r,
+        client::presence::set_presence_route,
+    );
+    r = ruma_route::<c::sync::sync_events::v3::Request, _, _>(r, client::sync::sync_events_route);
+    r = ruma_route::<c::keys::upload_keys::v3::Request, _, _>(r, client::keys::upload_keys_route);
 
     r = r
         .route(

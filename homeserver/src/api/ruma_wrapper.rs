@@ -19,6 +19,7 @@ use ruma::api::{
         NoAuthentication,
     },
     error::{DeserializationError, FromHttpRequestError},
+    path_builder::PathBuilder,
 };
 
 use crate::{
@@ -164,10 +165,18 @@ where
 
     async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, Error> {
         let (mut parts, body) = request.into_parts();
-        let path_args: Vec<String> = match parts.extract::<RawPathParams>().await {
+        let mut path_args: Vec<String> = match parts.extract::<RawPathParams>().await {
             Ok(params) => params.iter().map(|(_, v)| v.to_owned()).collect(),
             Err(_) => return Err(Error::invalid_param("Invalid path parameter")),
         };
+        // Routes registered without their last (empty) parameter, like `/state/{type}/`.
+        let expected = T::PATH_BUILDER
+            .all_paths()
+            .next()
+            .map_or(0, |p| p.matches('{').count());
+        while path_args.len() < expected {
+            path_args.push(String::new());
+        }
         let client_ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

@@ -65,7 +65,7 @@ async fn open(config: &ConfigArg) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&config.data_dir)?;
     let db = Db::connect(&config.database_url()).await?;
     let ledger = Arc::new(LocalOnlyLedger::new(db.pool.clone()));
-    Ok(AppState::new(config, db, ledger)?)
+    Ok(AppState::new(config, db, ledger, None)?)
 }
 
 fn localpart(state: &AppState, user: &str) -> anyhow::Result<String> {

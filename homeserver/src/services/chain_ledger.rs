@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use consort_bridge::{Bridge, BridgeError, Record, Registration, submit_record, users};
-use consort_chain::{ChainNode, SubmitError};
+use consort_chain::{ChainNode, Genesis, Receipt, SubmitError};
 use ed25519_dalek::SigningKey;
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedMxcUri, UserId};
+use sqlx::AnyPool;
+use tokio::sync::watch;
 
 use super::registration_ledger::{LedgerError, RegistrationLedger, RemoteProfile};
 
@@ -34,17 +36,19 @@ impl ChainLedger {
         }
     }
 
-    async fn submit(&self, record: Record) -> Result<(), LedgerError> {
+    /// Submits `record` as this organisation and waits until every node applied it; a
+    /// rejection by the consortium's rules comes back as [`LedgerError::Rejected`].
+    pub async fn submit_record(&self, record: &Record) -> Result<Receipt, LedgerError> {
         match tokio::time::timeout(
             COMMIT_TIMEOUT,
-            submit_record(&self.node, &self.bridge, &record),
+            submit_record(&self.node, &self.bridge, record),
         )
         .await
         {
             Err(_) => Err(LedgerError::Unavailable(
                 "the ledger did not commit the record in time".into(),
             )),
-            Ok(Ok(_)) => Ok(()),
+            Ok(Ok(receipt)) => Ok(receipt),
             Ok(Err(BridgeError::Rejected(reason))) if reason.contains("already registered") => {
                 Err(LedgerError::UserIdTaken)
             }
@@ -54,6 +58,41 @@ impl ChainLedger {
             }
             Ok(Err(e)) => Err(LedgerError::Unavailable(e.to_string())),
         }
+    }
+
+    async fn submit(&self, record: Record) -> Result<(), LedgerError> {
+        self.submit_record(&record).await.map(|_| ())
+    }
+
+    /// The projection's pool (this node's one database).
+    pub fn pool(&self) -> &AnyPool {
+        self.bridge.pool()
+    }
+
+    /// The consortium.
+    pub fn genesis(&self) -> &Genesis {
+        self.bridge.genesis()
+    }
+
+    /// This organisation's id in the genesis.
+    pub fn org(&self) -> &str {
+        &self.org
+    }
+
+    /// This organisation's node key, which signs its PDUs.
+    pub fn node_key(&self) -> &SigningKey {
+        &self.node_key
+    }
+
+    /// The height of the last block applied to the projection; it changes right after
+    /// each block's records are committed there.
+    pub fn watch_applied(&self) -> watch::Receiver<u64> {
+        self.bridge.watch_applied()
+    }
+
+    /// The height of the last block applied to the projection.
+    pub fn applied_height(&self) -> u64 {
+        *self.bridge.watch_applied().borrow()
     }
 }
 

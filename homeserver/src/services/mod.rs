@@ -1,12 +1,20 @@
 //! Org-local logic of the homeserver, below the HTTP edge and above storage.
 
+pub mod account_data;
 pub mod accounts;
 pub mod auth;
 pub mod chain_ledger;
 pub mod credentials;
+pub mod notifier;
+pub mod presence;
+pub mod push_rules;
 pub mod rate_limit;
 pub mod registration_ledger;
+pub mod rooms;
 pub mod shared_secret;
+pub mod sync;
+pub mod tokens;
+pub mod typing;
 pub mod uiaa;
 
 /// Milliseconds since the Unix epoch, as stored in the database.

@@ -1,8 +1,14 @@
 //! The node's SQL database: one sqlx `Any` pool over SQLite or PostgreSQL, with the same SQL text
 //! (`$1` placeholders) for both and the DDL of `migrations/<backend>/` applied at start.
 
+pub mod account_data;
+pub mod device_keys;
 pub mod devices;
 pub mod filters;
+pub mod forgotten;
+pub mod local_stream;
+pub mod private_receipts;
+pub mod send_txns;
 pub mod tokens;
 pub mod users;
 

@@ -5,4 +5,5 @@
 mod support;
 
 mod approval;
+mod rooms;
 mod session;

@@ -1,11 +1,24 @@
 //! Handlers of the Matrix client-server API, one per endpoint, grouped like ruma's modules.
 
 pub mod account;
+pub mod config;
 pub mod device;
+pub mod directory;
 pub mod discovery;
 pub mod filter;
+pub mod keys;
+pub mod membership;
+pub mod message;
+pub mod presence;
 pub mod profile;
+pub mod push;
+pub mod receipt;
+pub mod room;
 pub mod session;
+pub mod state;
+pub mod sync;
+pub mod typing;
+pub mod user_directory;
 
 use std::sync::Arc;
 

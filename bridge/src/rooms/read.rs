@@ -1,0 +1,387 @@
+//! Read queries over the rooms projection, for the homeserver's client API: events by
+//! ledger position, state at a position, memberships, receipts, aliases. Every query takes an
+//! upper bound `end` (exclusive position) so a caller reads one consistent ledger prefix even
+//! while later blocks are being applied.
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+
+use super::store::StoreError;
+
+/// An event of the projection as stored: its PDU text (redacted form once redacted) and the
+/// columns that locate it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Event id.
+    pub event_id: String,
+    /// Room id.
+    pub room_id: String,
+    /// Ledger position.
+    pub pos: i64,
+    /// Event type.
+    pub kind: String,
+    /// State key, for state events.
+    pub state_key: Option<String>,
+    /// Sender.
+    pub sender: String,
+    /// Canonical PDU JSON.
+    pub json: String,
+    /// The redaction that redacted it, if any.
+    pub redacted_by: Option<String>,
+    /// For `m.room.member`: the membership.
+    pub membership: Option<String>,
+}
+
+const COLUMNS: &str =
+    "event_id, room_id, pos, event_type, state_key, sender, json, redacted_by, membership";
+
+fn from_row(r: &AnyRow) -> Result<StoredEvent, sqlx::Error> {
+    Ok(StoredEvent {
+        event_id: r.try_get(0)?,
+        room_id: r.try_get(1)?,
+        pos: r.try_get(2)?,
+        kind: r.try_get(3)?,
+        state_key: r.try_get(4)?,
+        sender: r.try_get(5)?,
+        json: r.try_get(6)?,
+        redacted_by: r.try_get(7)?,
+        membership: r.try_get(8)?,
+    })
+}
+
+fn rows(rows: Vec<AnyRow>) -> Result<Vec<StoredEvent>, StoreError> {
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
+/// One event by id.
+pub async fn event(pool: &AnyPool, event_id: &str) -> Result<Option<StoredEvent>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM bridge_room_events WHERE event_id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(event_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+/// Events by id (any order; unknown ids are skipped).
+pub async fn events(pool: &AnyPool, ids: &[String]) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(e) = event(pool, id).await? {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+/// Up to `limit` events of a room with `from <= pos < to`, newest first when `backwards`.
+pub async fn page(
+    pool: &AnyPool,
+    room_id: &str,
+    from: i64,
+    to: i64,
+    backwards: bool,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let order = if backwards { "DESC" } else { "ASC" };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM bridge_room_events WHERE room_id = $1 AND pos >= $2 AND pos < $3 \
+         ORDER BY pos {order} LIMIT $4"
+    );
+    rows(
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(room_id)
+            .bind(from)
+            .bind(to)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// The room's state just before position `before`: the latest event of each (type, key)
+/// with a smaller position.
+pub async fn state_at(
+    pool: &AnyPool,
+    room_id: &str,
+    before: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM bridge_room_events e WHERE e.room_id = $1 AND e.state_key IS NOT NULL \
+         AND e.pos < $2 AND e.pos = (SELECT MAX(x.pos) FROM bridge_room_events x \
+         WHERE x.room_id = e.room_id AND x.event_type = e.event_type \
+         AND x.state_key = e.state_key AND x.pos < $2) ORDER BY e.event_type, e.state_key"
+    );
+    rows(
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(room_id)
+            .bind(before)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// One state entry just before position `before`.
+pub async fn state_entry_at(
+    pool: &AnyPool,
+    room_id: &str,
+    kind: &str,
+    state_key: &str,
+    before: i64,
+) -> Result<Option<StoredEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM bridge_room_events WHERE room_id = $1 AND event_type = $2 \
+         AND state_key = $3 AND pos < $4 ORDER BY pos DESC LIMIT 1"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(room_id)
+        .bind(kind)
+        .bind(state_key)
+        .bind(before)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.as_ref().map(from_row).transpose()?)
+}
+
+/// The history of one state entry up to `before`, oldest first: `(pos, event)`. Used for a
+/// user's membership over time and for the room's history visibility over time.
+pub async fn state_history(
+    pool: &AnyPool,
+    room_id: &str,
+    kind: &str,
+    state_key: &str,
+    before: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM bridge_room_events WHERE room_id = $1 AND event_type = $2 \
+         AND state_key = $3 AND pos < $4 ORDER BY pos"
+    );
+    rows(
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(room_id)
+            .bind(kind)
+            .bind(state_key)
+            .bind(before)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// State events of a room with `from <= pos < to`, oldest first.
+pub async fn state_changes(
+    pool: &AnyPool,
+    room_id: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM bridge_room_events WHERE room_id = $1 AND state_key IS NOT NULL \
+         AND pos >= $2 AND pos < $3 ORDER BY pos"
+    );
+    rows(
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(room_id)
+            .bind(from)
+            .bind(to)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// Every room a user has a membership in, with that membership and its position (current,
+/// not bounded: callers re-check with [`state_entry_at`] when they need a bound).
+pub async fn rooms_of_user(
+    pool: &AnyPool,
+    user_id: &str,
+) -> Result<Vec<(String, String, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT room_id, membership, pos FROM bridge_memberships WHERE user_id = $1 ORDER BY room_id",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// The current members of a room with the given membership.
+pub async fn members(
+    pool: &AnyPool,
+    room_id: &str,
+    membership: &str,
+) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT user_id FROM bridge_memberships WHERE room_id = $1 AND membership = $2 \
+         ORDER BY user_id",
+    )
+    .bind(room_id)
+    .bind(membership)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?)
+}
+
+/// Whether a room has any event with `from <= pos < to`.
+pub async fn has_events(
+    pool: &AnyPool,
+    room_id: &str,
+    from: i64,
+    to: i64,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
+        "SELECT 1 FROM bridge_room_events WHERE room_id = $1 AND pos >= $2 AND pos < $3 LIMIT 1",
+    )
+    .bind(room_id)
+    .bind(from)
+    .bind(to)
+    .fetch_optional(pool)
+    .await?
+    .is_some())
+}
+
+/// A public read receipt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiptRow {
+    /// Reader.
+    pub user_id: String,
+    /// Receipt type.
+    pub receipt_type: String,
+    /// Thread, empty when unthreaded.
+    pub thread_id: String,
+    /// Event read up to.
+    pub event_id: String,
+    /// When (Unix ms).
+    pub ts: i64,
+}
+
+/// Receipts of a room that changed with `from <= pos < to`.
+pub async fn receipts(
+    pool: &AnyPool,
+    room_id: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<ReceiptRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT user_id, receipt_type, thread_id, event_id, ts FROM bridge_receipts \
+         WHERE room_id = $1 AND pos >= $2 AND pos < $3 ORDER BY pos",
+    )
+    .bind(room_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            Ok(ReceiptRow {
+                user_id: r.try_get(0)?,
+                receipt_type: r.try_get(1)?,
+                thread_id: r.try_get(2)?,
+                event_id: r.try_get(3)?,
+                ts: r.try_get(4)?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// Aliases pointing to a room.
+pub async fn aliases_of(pool: &AnyPool, room_id: &str) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query("SELECT alias FROM bridge_aliases WHERE room_id = $1 ORDER BY alias")
+        .bind(room_id)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?)
+}
+
+/// An alias's room and creator.
+pub async fn alias(pool: &AnyPool, alias: &str) -> Result<Option<(String, String)>, StoreError> {
+    let row = sqlx::query("SELECT room_id, creator FROM bridge_aliases WHERE alias = $1")
+        .bind(alias)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row
+        .map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?)))
+        .transpose()?)
+}
+
+/// Rooms published in the directory, in publication order.
+pub async fn public_rooms(pool: &AnyPool) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query("SELECT room_id FROM bridge_public_rooms ORDER BY pos")
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?)
+}
+
+/// Whether a room is published.
+pub async fn is_public(pool: &AnyPool, room_id: &str) -> Result<bool, StoreError> {
+    Ok(
+        sqlx::query("SELECT 1 FROM bridge_public_rooms WHERE room_id = $1")
+            .bind(room_id)
+            .fetch_optional(pool)
+            .await?
+            .is_some(),
+    )
+}
+
+/// The users (of any organisation) sharing a joined room with `user_id` or joined to a public
+/// room, whose id or display name contains `term` (case-insensitive), for the user directory.
+pub async fn search_users(
+    pool: &AnyPool,
+    user_id: &str,
+    term: &str,
+    limit: i64,
+) -> Result<Vec<(String, Option<String>, Option<String>)>, StoreError> {
+    let pattern = format!("%{}%", term.to_lowercase());
+    let rows = sqlx::query(
+        "SELECT u.user_id, u.displayname, u.avatar_url FROM bridge_users u \
+         WHERE u.deactivated = 0 \
+         AND (LOWER(u.user_id) LIKE $2 OR LOWER(COALESCE(u.displayname, '')) LIKE $2) \
+         AND (u.user_id = $1 OR EXISTS (SELECT 1 FROM bridge_memberships m \
+              WHERE m.user_id = u.user_id AND m.membership = 'join' AND ( \
+                m.room_id IN (SELECT room_id FROM bridge_memberships \
+                              WHERE user_id = $1 AND membership = 'join') \
+                OR m.room_id IN (SELECT room_id FROM bridge_public_rooms)))) \
+         ORDER BY u.user_id LIMIT $3",
+    )
+    .bind(user_id)
+    .bind(pattern)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// Rooms with an event or a public receipt at `from <= pos < to`: the rooms an incremental
+/// `/sync` has to look at.
+pub async fn rooms_changed(
+    pool: &AnyPool,
+    from: i64,
+    to: i64,
+) -> Result<std::collections::BTreeSet<String>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT room_id FROM bridge_room_events WHERE pos >= $1 AND pos < $2 \
+         UNION SELECT DISTINCT room_id FROM bridge_receipts WHERE pos >= $1 AND pos < $2",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?)
+}

@@ -1,0 +1,65 @@
+//! `GET /_matrix/client/v3/sync`.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use ruma::api::client::filter::FilterDefinition;
+use ruma::api::client::sync::sync_events::{self, v3::Filter};
+use ruma::presence::PresenceState;
+
+use super::{AppStateRef, RouteResult};
+use crate::api::ruma_wrapper::Ruma;
+use crate::error::{Error, Result};
+use crate::services::now_ms;
+use crate::services::sync::{SyncRequest, sync};
+use crate::services::tokens::SyncToken;
+use crate::state::AppState;
+use crate::storage::filters;
+
+/// The filter of a request: inline JSON or the id of one the user uploaded.
+async fn filter(state: &AppState, user: &str, filter: Option<&Filter>) -> Result<FilterDefinition> {
+    match filter {
+        None => Ok(FilterDefinition::default()),
+        Some(Filter::FilterDefinition(f)) => Ok(f.clone()),
+        Some(Filter::FilterId(id)) => {
+            let json = filters::get(&state.db.pool, user, id)
+                .await?
+                .ok_or_else(|| Error::invalid_param(format!("No such filter: {id}")))?;
+            serde_json::from_str(&json)
+                .map_err(|e| Error::Internal(format!("stored filter is invalid: {e}")))
+        }
+        Some(_) => Err(Error::invalid_param("Unknown filter")),
+    }
+}
+
+/// `GET /_matrix/client/v3/sync`
+pub async fn sync_events_route(
+    State(state): AppStateRef,
+    body: Ruma<sync_events::v3::Request>,
+) -> RouteResult<sync_events::v3::Response> {
+    let sender = body.sender()?;
+    let r = &body.body;
+    if matches!(
+        r.set_presence,
+        PresenceState::Online | PresenceState::Unavailable
+    ) {
+        state.presence.set(
+            sender.user_id.as_str(),
+            r.set_presence.clone(),
+            None,
+            now_ms(),
+        );
+    }
+    let req = SyncRequest {
+        filter: filter(&state, sender.user_id.as_str(), r.filter.as_ref()).await?,
+        since: r.since.as_deref().map(SyncToken::parse).transpose()?,
+        full_state: r.full_state,
+        timeout: r.timeout.unwrap_or(Duration::ZERO),
+    };
+    let result = sync(&state, sender, &req).await?;
+    let mut response = sync_events::v3::Response::new(result.next_batch.to_string());
+    response.rooms = result.rooms;
+    response.account_data = result.account_data;
+    response.device_one_time_keys_count = super::keys::one_time_key_counts(&state, sender).await?;
+    Ok(response.into())
+}

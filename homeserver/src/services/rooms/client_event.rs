@@ -1,0 +1,128 @@
+//! Events as clients see them: the PDU without its federation fields, plus `event_id` and
+//! `unsigned` (the sender's own `transaction_id`, `redacted_because`, `prev_content`, `age`).
+
+use consort_bridge::rooms::read::{self, StoredEvent};
+use serde_json::{Map, Value, json};
+use sqlx::AnyPool;
+
+use super::send::store_error;
+use crate::error::{Error, Result};
+use crate::services::now_ms;
+use crate::storage::send_txns;
+
+/// PDU fields clients do not get.
+const FEDERATION_FIELDS: [&str; 7] = [
+    "auth_events",
+    "prev_events",
+    "hashes",
+    "signatures",
+    "depth",
+    "origin",
+    "prev_state",
+];
+
+/// Who is looking, for `transaction_id`.
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer<'a> {
+    /// The viewer's user id.
+    pub user_id: &'a str,
+    /// The viewer's device, when known.
+    pub device_id: Option<&'a str>,
+}
+
+fn object(event: &StoredEvent) -> Result<Map<String, Value>> {
+    match serde_json::from_str(&event.json) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(Error::Internal(format!(
+            "stored event {} is not a JSON object",
+            event.event_id
+        ))),
+    }
+}
+
+/// The event without `unsigned`: what nesting (`redacted_because`) and stripped state need.
+pub fn bare(event: &StoredEvent) -> Result<Map<String, Value>> {
+    let mut map = object(event)?;
+    for field in FEDERATION_FIELDS {
+        map.remove(field);
+    }
+    map.insert("event_id".into(), json!(event.event_id));
+    // v12 create events have no room_id field; clients still want it.
+    map.entry("room_id").or_insert_with(|| json!(event.room_id));
+    // Since v11 `redacts` lives in the content; clients of older versions look for it at the
+    // top level too.
+    if event.kind == "m.room.redaction"
+        && !map.contains_key("redacts")
+        && let Some(redacts) = map.get("content").and_then(|c| c.get("redacts")).cloned()
+    {
+        map.insert("redacts".into(), redacts);
+    }
+    Ok(map)
+}
+
+/// One event in client format.
+pub async fn to_client(pool: &AnyPool, event: &StoredEvent, viewer: Viewer<'_>) -> Result<Value> {
+    let mut map = bare(event)?;
+    let mut unsigned = Map::new();
+    if let Some(ts) = map.get("origin_server_ts").and_then(Value::as_i64) {
+        unsigned.insert("age".into(), json!((now_ms() - ts).max(0)));
+    }
+    if event.sender == viewer.user_id
+        && let Some(device) = viewer.device_id
+        && let Some(txn) = send_txns::txn_of(pool, viewer.user_id, device, &event.event_id).await?
+    {
+        unsigned.insert("transaction_id".into(), json!(txn));
+    }
+    if let Some(redaction_id) = &event.redacted_by
+        && let Some(redaction) = read::event(pool, redaction_id).await.map_err(store_error)?
+    {
+        unsigned.insert("redacted_because".into(), Value::Object(bare(&redaction)?));
+    }
+    if let Some(key) = &event.state_key
+        && let Some(prev) = read::state_entry_at(pool, &event.room_id, &event.kind, key, event.pos)
+            .await
+            .map_err(store_error)?
+    {
+        let prev_map = object(&prev)?;
+        if let Some(content) = prev_map.get("content") {
+            unsigned.insert("prev_content".into(), content.clone());
+        }
+        unsigned.insert("replaces_state".into(), json!(prev.event_id));
+        unsigned.insert("prev_sender".into(), json!(prev.sender));
+    }
+    if !unsigned.is_empty() {
+        map.insert("unsigned".into(), Value::Object(unsigned));
+    }
+    Ok(Value::Object(map))
+}
+
+/// Several events in client format, in the given order.
+pub async fn to_client_all(
+    pool: &AnyPool,
+    events: &[StoredEvent],
+    viewer: Viewer<'_>,
+) -> Result<Vec<Value>> {
+    let mut out = Vec::with_capacity(events.len());
+    for e in events {
+        out.push(to_client(pool, e, viewer).await?);
+    }
+    Ok(out)
+}
+
+/// Stripped state (type, state_key, sender, content) for invites and knocks.
+pub fn stripped(event: &StoredEvent) -> Result<Value> {
+    let map = object(event)?;
+    Ok(json!({
+        "type": event.kind,
+        "state_key": event.state_key,
+        "sender": event.sender,
+        "content": map.get("content").cloned().unwrap_or_else(|| json!({})),
+    }))
+}
+
+/// Converts a JSON value into the `Raw<T>` ruma response types hold.
+pub fn raw<T>(value: &Value) -> Result<ruma::serde::Raw<T>> {
+    let raw = serde_json::value::to_raw_value(value)
+        .map_err(|e| Error::Internal(format!("cannot serialize an event: {e}")))?;
+    Ok(ruma::serde::Raw::from_json(raw))
+}

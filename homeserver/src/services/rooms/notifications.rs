@@ -1,0 +1,132 @@
+//! Which events notify a user: their push rules evaluated (by ruma) on the events after their
+//! read receipt, for `/sync`'s unread counts and `/notifications`.
+
+use consort_bridge::rooms::read::{self, StoredEvent};
+use consort_bridge::rooms::{event::rules_for, power, store};
+use ruma::push::{
+    Action, HighlightTweakValue, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset, Tweak,
+};
+use ruma::{OwnedRoomId, UInt, UserId};
+use sqlx::{AnyPool, Row};
+
+use super::client_event::{bare, raw};
+use super::send::store_error;
+use crate::error::{Error, Result};
+
+/// Events after the read position looked at for the unread counts; beyond that the counts
+/// stop growing (as clients show "99+" anyway).
+pub const MAX_COUNTED: i64 = 100;
+
+/// What the push rules say of one event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// A notification.
+    pub notify: bool,
+    /// A highlight (mention, keyword).
+    pub highlight: bool,
+}
+
+/// Unread notification and highlight counts of a room.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Notifying events.
+    pub notifications: u64,
+    /// Highlighting events.
+    pub highlights: u64,
+}
+
+/// The room context push rules need: member count, the user's display name, power levels.
+pub async fn room_context(
+    pool: &AnyPool,
+    room_id: &str,
+    user: &UserId,
+) -> Result<PushConditionRoomCtx> {
+    let members = read::members(pool, room_id, "join")
+        .await
+        .map_err(store_error)?;
+    let name = consort_bridge::users::get(pool, user.as_str())
+        .await?
+        .and_then(|u| u.displayname)
+        .unwrap_or_else(|| user.localpart().to_owned());
+    let room = OwnedRoomId::try_from(room_id).map_err(|e| Error::Internal(e.to_string()))?;
+    let ctx = PushConditionRoomCtx::new(
+        room,
+        UInt::try_from(members.len() as u64).unwrap_or_default(),
+        user.to_owned(),
+        name,
+    );
+    let mut conn = pool.acquire().await?;
+    let Some(r) = store::get_room(&mut conn, room_id)
+        .await
+        .map_err(store_error)?
+    else {
+        return Ok(ctx);
+    };
+    let rules = rules_for(&r.version).map_err(Error::Internal)?;
+    let state = store::power_state(&mut conn, room_id, &rules)
+        .await
+        .map_err(store_error)?;
+    let levels = power::from_state(&state, &rules);
+    Ok(ctx.with_power_levels(PushConditionPowerLevelsCtx::from(levels)))
+}
+
+/// The push rules' verdict on one event for the rule set's owner.
+pub async fn verdict(
+    rules: &Ruleset,
+    ctx: &PushConditionRoomCtx,
+    event: &StoredEvent,
+) -> Result<Verdict> {
+    let value = serde_json::Value::Object(bare(event)?);
+    let raw: ruma::serde::Raw<ruma::events::AnySyncTimelineEvent> = raw(&value)?;
+    let actions = rules.get_actions(&raw, ctx).await;
+    Ok(Verdict {
+        notify: actions.iter().any(|a| matches!(a, Action::Notify)),
+        highlight: actions.iter().any(|a| {
+            matches!(
+                a,
+                Action::SetTweak(Tweak::Highlight(HighlightTweakValue::Yes))
+            )
+        }),
+    })
+}
+
+/// The position of the latest event the user has read in a room (public or private
+/// receipt), else of their join; events after it are unread.
+pub async fn read_position(pool: &AnyPool, room_id: &str, user: &UserId) -> Result<i64> {
+    let row = sqlx::query(
+        "SELECT MAX(e.pos) FROM bridge_room_events e WHERE e.room_id = $1 AND e.event_id IN ( \
+         SELECT event_id FROM bridge_receipts WHERE room_id = $1 AND user_id = $2 \
+         UNION SELECT event_id FROM hs_private_receipts WHERE room_id = $1 AND user_id = $2 \
+         UNION SELECT event_id FROM bridge_memberships WHERE room_id = $1 AND user_id = $2)",
+    )
+    .bind(room_id)
+    .bind(user.as_str())
+    .fetch_one(pool)
+    .await?;
+    Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0))
+}
+
+/// Unread counts of a room for `user`, over the events before position `end`.
+pub async fn unread(
+    pool: &AnyPool,
+    room_id: &str,
+    user: &UserId,
+    rules: &Ruleset,
+    end: i64,
+) -> Result<Counts> {
+    let from = read_position(pool, room_id, user).await? + 1;
+    let events = read::page(pool, room_id, from, end, true, MAX_COUNTED)
+        .await
+        .map_err(store_error)?;
+    let mut counts = Counts::default();
+    if events.iter().all(|e| e.sender == user.as_str()) {
+        return Ok(counts);
+    }
+    let ctx = room_context(pool, room_id, user).await?;
+    for e in events.iter().filter(|e| e.sender != user.as_str()) {
+        let v = verdict(rules, &ctx, e).await?;
+        counts.notifications += u64::from(v.notify);
+        counts.highlights += u64::from(v.highlight);
+    }
+    Ok(counts)
+}

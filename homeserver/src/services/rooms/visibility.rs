@@ -1,0 +1,94 @@
+//! Who may see which event: the Matrix history visibility rules, evaluated against the
+//! ledger's history of the viewer's membership and of the room's `m.room.history_visibility`.
+//! A user never sees events of a room they are not (and were not) allowed into.
+
+use consort_bridge::rooms::read::{self, StoredEvent};
+use sqlx::AnyPool;
+
+use super::send::store_error;
+use crate::error::Result;
+
+/// The viewer's membership over time and the room's visibility over time, up to a bound.
+#[derive(Debug, Clone)]
+pub struct Window {
+    viewer: String,
+    /// `(pos, membership)`, oldest first.
+    memberships: Vec<(i64, String)>,
+    /// `(pos, history_visibility)`, oldest first.
+    visibility: Vec<(i64, String)>,
+}
+
+/// Reads what deciding visibility in `room_id` for `viewer` needs, up to position `end`.
+pub async fn window(pool: &AnyPool, room_id: &str, viewer: &str, end: i64) -> Result<Window> {
+    let memberships = read::state_history(pool, room_id, "m.room.member", viewer, end)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .filter_map(|e| e.membership.map(|m| (e.pos, m)))
+        .collect();
+    let visibility = read::state_history(pool, room_id, "m.room.history_visibility", "", end)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(|e| (e.pos, history_visibility_of(&e)))
+        .collect();
+    Ok(Window {
+        viewer: viewer.to_owned(),
+        memberships,
+        visibility,
+    })
+}
+
+/// The `history_visibility` an event sets; anything unreadable counts as `shared`, the
+/// spec's default.
+pub fn history_visibility_of(event: &StoredEvent) -> String {
+    #[derive(serde::Deserialize)]
+    struct Pdu {
+        content: Content,
+    }
+    #[derive(serde::Deserialize)]
+    struct Content {
+        history_visibility: String,
+    }
+    serde_json::from_str::<Pdu>(&event.json)
+        .map(|p| p.content.history_visibility)
+        .unwrap_or_else(|_| "shared".to_owned())
+}
+
+fn before(log: &[(i64, String)], pos: i64) -> Option<&str> {
+    log.iter()
+        .take_while(|(p, _)| *p < pos)
+        .last()
+        .map(|(_, v)| v.as_str())
+}
+
+impl Window {
+    /// The viewer's latest membership within the window.
+    pub fn current_membership(&self) -> Option<&str> {
+        self.memberships.last().map(|(_, m)| m.as_str())
+    }
+
+    /// Whether the viewer was ever joined within the window.
+    pub fn ever_joined(&self) -> bool {
+        self.memberships.iter().any(|(_, m)| m == "join")
+    }
+
+    /// Whether the viewer may see `event` (Synapse's rules): their own membership events
+    /// always; otherwise when joined at the time, when the room was world readable, when it
+    /// was `shared` and they are joined now, or when it was `invited` and they were invited.
+    pub fn can_see(&self, event: &StoredEvent) -> bool {
+        if event.kind == "m.room.member" && event.state_key.as_deref() == Some(&self.viewer) {
+            return true;
+        }
+        let membership = before(&self.memberships, event.pos);
+        if membership == Some("join") {
+            return true;
+        }
+        match before(&self.visibility, event.pos).unwrap_or("shared") {
+            "world_readable" => true,
+            "shared" => self.current_membership() == Some("join"),
+            "invited" => membership == Some("invite"),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,535 @@
+//! `/sync`: what changed for a user between two tokens. Room data comes from the ledger's
+//! projection up to one applied block (the token's height), so any node answers the same
+//! history the same way; account data, private receipts and typing are org-local. A request
+//! with nothing new waits (long-polls) until a block is applied or something local changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use consort_bridge::rooms::read::{self, StoredEvent};
+use ruma::api::client::filter::{FilterDefinition, RoomEventFilter};
+use ruma::api::client::sync::sync_events::UnreadNotificationsCount;
+use ruma::api::client::sync::sync_events::v3::{
+    Ephemeral, GlobalAccountData, InviteState, InvitedRoom, JoinedRoom, LeftRoom, RoomAccountData,
+    Rooms, State, StateEvents, Timeline,
+};
+use ruma::push::Ruleset;
+use ruma::{OwnedRoomId, OwnedUserId, UInt};
+use serde_json::{Value, json};
+use sqlx::AnyPool;
+
+use crate::error::{Error, Result};
+use crate::services::auth::Sender;
+use crate::services::push_rules;
+use crate::services::rooms::client_event::{Viewer, raw, stripped, to_client_all};
+use crate::services::rooms::filter::admits_room;
+use crate::services::rooms::notifications::unread;
+use crate::services::rooms::send::store_error;
+use crate::services::rooms::timeline::{Scan, page};
+use crate::services::rooms::visibility::{Window, window};
+use crate::services::tokens::{SyncToken, timeline_token};
+use crate::state::AppState;
+use crate::storage::{account_data, forgotten, local_stream, private_receipts};
+
+/// Timeline events per room when the filter does not say.
+const DEFAULT_TIMELINE_LIMIT: usize = 10;
+
+/// The longest a `/sync` waits, whatever `timeout` the client asks for.
+const MAX_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// State event types shown in an invite (stripped state).
+const INVITE_STATE: [&str; 7] = [
+    "m.room.create",
+    "m.room.join_rules",
+    "m.room.name",
+    "m.room.avatar",
+    "m.room.canonical_alias",
+    "m.room.encryption",
+    "m.room.topic",
+];
+
+/// What one `/sync` request asks for.
+#[derive(Debug, Clone, Default)]
+pub struct SyncRequest {
+    /// The filter in force.
+    pub filter: FilterDefinition,
+    /// Where the client left off; `None` for an initial sync.
+    pub since: Option<SyncToken>,
+    /// Send the full state of every room.
+    pub full_state: bool,
+    /// How long to wait for something new.
+    pub timeout: Duration,
+}
+
+/// A `/sync` answer before it becomes ruma's response type.
+#[derive(Debug, Default)]
+pub struct SyncResult {
+    /// The token of the next request.
+    pub next_batch: SyncToken,
+    /// Room sections.
+    pub rooms: Rooms,
+    /// Global account data.
+    pub account_data: GlobalAccountData,
+}
+
+impl SyncResult {
+    fn is_empty(&self) -> bool {
+        self.rooms.join.is_empty()
+            && self.rooms.invite.is_empty()
+            && self.rooms.leave.is_empty()
+            && self.account_data.events.is_empty()
+    }
+}
+
+/// Answers a `/sync`, waiting up to the timeout when there is nothing new.
+pub async fn sync(state: &AppState, sender: &Sender, req: &SyncRequest) -> Result<SyncResult> {
+    let chain = state.chain()?;
+    let deadline = tokio::time::Instant::now() + req.timeout.min(MAX_TIMEOUT);
+    let mut tip = chain.watch_applied();
+    let mut local = state.notifier.subscribe();
+    loop {
+        tip.borrow_and_update();
+        local.borrow_and_update();
+        let result = compute(state, sender, req).await?;
+        if req.since.is_none()
+            || req.full_state
+            || !result.is_empty()
+            || tokio::time::Instant::now() >= deadline
+        {
+            return Ok(result);
+        }
+        tokio::select! {
+            changed = tip.changed() => {
+                if changed.is_err() {
+                    return Ok(result);
+                }
+            }
+            _ = local.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => return Ok(result),
+        }
+    }
+}
+
+/// The current token: last applied block, local stream value, typing serial.
+pub async fn current_token(state: &AppState) -> Result<SyncToken> {
+    Ok(SyncToken {
+        height: state.chain()?.applied_height(),
+        local: local_stream::current(&state.db.pool).await?,
+        typing: state.typing.serial(),
+    })
+}
+
+/// Everything a room section is computed from.
+struct RoomCx<'a> {
+    state: &'a AppState,
+    pool: &'a AnyPool,
+    sender: &'a Sender,
+    req: &'a SyncRequest,
+    to: SyncToken,
+    rules: &'a Ruleset,
+    room_id: &'a str,
+}
+
+impl RoomCx<'_> {
+    fn viewer(&self) -> Viewer<'_> {
+        Viewer {
+            user_id: self.sender.user_id.as_str(),
+            device_id: Some(self.sender.device_id.as_str()),
+        }
+    }
+
+    fn timeline_filter(&self) -> &RoomEventFilter {
+        &self.req.filter.room.timeline
+    }
+
+    fn lazy_members(&self) -> bool {
+        !self.req.filter.room.state.lazy_load_options.is_disabled()
+    }
+
+    /// The timeline of visible events before `end` and after `since` (exclusive bounds as
+    /// positions), the newest `limit`, oldest first; with `limited` and `prev_batch`.
+    async fn timeline(
+        &self,
+        window: &Window,
+        since: i64,
+        end: i64,
+    ) -> Result<(Vec<StoredEvent>, bool, Option<String>)> {
+        let limit = self
+            .timeline_filter()
+            .limit
+            .map(|l| u64::from(l) as usize)
+            .unwrap_or(DEFAULT_TIMELINE_LIMIT)
+            .clamp(1, 1000);
+        let scan = Scan {
+            from: end,
+            bound: since,
+            backwards: true,
+            limit: limit + 1,
+        };
+        let mut p = page(
+            self.pool,
+            self.room_id,
+            window,
+            self.timeline_filter(),
+            scan,
+        )
+        .await?;
+        let limited = p.events.len() > limit;
+        p.events.truncate(limit);
+        p.events.reverse();
+        let prev_batch = match p.events.first() {
+            Some(e) => Some(timeline_token(e.pos)),
+            None => Some(timeline_token(end)),
+        };
+        Ok((p.events, limited, prev_batch))
+    }
+
+    /// State events to send: the full state before the timeline (`full`), else the state
+    /// changes between `since` and the timeline; member events lazily when the filter asks.
+    async fn state_section(
+        &self,
+        full: bool,
+        since: i64,
+        timeline: &[StoredEvent],
+        end: i64,
+    ) -> Result<Vec<StoredEvent>> {
+        let start = timeline.first().map_or(end, |e| e.pos);
+        let mut events = if full {
+            read::state_at(self.pool, self.room_id, start)
+                .await
+                .map_err(store_error)?
+        } else {
+            let changes = read::state_changes(self.pool, self.room_id, since, start)
+                .await
+                .map_err(store_error)?;
+            let mut latest: BTreeMap<(String, Option<String>), StoredEvent> = BTreeMap::new();
+            for e in changes {
+                latest.insert((e.kind.clone(), e.state_key.clone()), e);
+            }
+            latest.into_values().collect()
+        };
+        if self.lazy_members() {
+            let mut wanted: BTreeSet<&str> = timeline.iter().map(|e| e.sender.as_str()).collect();
+            wanted.insert(self.sender.user_id.as_str());
+            let mut present: BTreeSet<String> = BTreeSet::new();
+            events.retain(|e| {
+                let keep = e.kind != "m.room.member"
+                    || e.state_key.as_deref().is_some_and(|k| wanted.contains(k));
+                if keep && e.kind == "m.room.member" {
+                    present.extend(e.state_key.clone());
+                }
+                keep
+            });
+            if !full {
+                // Senders whose member event the client may not have: send it along.
+                for user in wanted.iter().filter(|u| !present.contains(**u)) {
+                    if let Some(e) =
+                        read::state_entry_at(self.pool, self.room_id, "m.room.member", user, start)
+                            .await
+                            .map_err(store_error)?
+                    {
+                        events.push(e);
+                    }
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    async fn ephemeral(&self, since: Option<SyncToken>) -> Result<Ephemeral> {
+        let mut ephemeral = Ephemeral::new();
+        let from = since.map_or(0, |s| s.end());
+        let receipts = read::receipts(self.pool, self.room_id, from, self.to.end())
+            .await
+            .map_err(store_error)?;
+        let mut content: BTreeMap<String, Value> = BTreeMap::new();
+        for r in receipts {
+            let mut entry = json!({ "ts": r.ts });
+            if !r.thread_id.is_empty() {
+                entry["thread_id"] = json!(r.thread_id);
+            }
+            let by_event = content.entry(r.event_id).or_insert_with(|| json!({}));
+            by_event[&r.receipt_type][&r.user_id] = entry;
+        }
+        let own = private_receipts::changed(
+            self.pool,
+            self.sender.user_id.as_str(),
+            since.map_or(0, |s| s.local),
+            self.to.local,
+        )
+        .await?;
+        for r in own.into_iter().filter(|r| r.room_id == self.room_id) {
+            let mut entry = json!({ "ts": r.ts });
+            if !r.thread_id.is_empty() {
+                entry["thread_id"] = json!(r.thread_id);
+            }
+            let by_event = content.entry(r.event_id).or_insert_with(|| json!({}));
+            by_event["m.read.private"][self.sender.user_id.as_str()] = entry;
+        }
+        if !content.is_empty() {
+            let event = json!({ "type": "m.receipt", "content": content });
+            ephemeral.events.push(raw(&event)?);
+        }
+        let typing = self
+            .state
+            .typing
+            .changed_since(self.room_id, since.map_or(0, |s| s.typing));
+        if let Some(users) = typing
+            && (since.is_some() || !users.is_empty())
+        {
+            let event = json!({ "type": "m.typing", "content": { "user_ids": users } });
+            ephemeral.events.push(raw(&event)?);
+        }
+        Ok(ephemeral)
+    }
+
+    async fn room_account_data(
+        &self,
+        changed: &[account_data::AccountData],
+    ) -> Result<RoomAccountData> {
+        let mut data = RoomAccountData::new();
+        for entry in changed.iter().filter(|a| a.room_id == self.room_id) {
+            data.events.push(raw(&account_data_event(entry)?)?);
+        }
+        Ok(data)
+    }
+
+    async fn summary(&self) -> Result<ruma::api::client::sync::sync_events::v3::RoomSummary> {
+        let joined = read::members(self.pool, self.room_id, "join")
+            .await
+            .map_err(store_error)?;
+        let invited = read::members(self.pool, self.room_id, "invite")
+            .await
+            .map_err(store_error)?;
+        let mut summary = ruma::api::client::sync::sync_events::v3::RoomSummary::new();
+        summary.joined_member_count = UInt::try_from(joined.len() as u64).ok();
+        summary.invited_member_count = UInt::try_from(invited.len() as u64).ok();
+        summary.heroes = joined
+            .iter()
+            .chain(invited.iter())
+            .filter(|u| *u != self.sender.user_id.as_str())
+            .take(5)
+            .filter_map(|u| OwnedUserId::try_from(u.as_str()).ok())
+            .collect();
+        Ok(summary)
+    }
+
+    /// The section of a room the user is joined to; `None` when nothing changed.
+    async fn joined(
+        &self,
+        window: &Window,
+        joined_at: i64,
+        changed_local: &[account_data::AccountData],
+    ) -> Result<Option<JoinedRoom>> {
+        let since = self.req.since;
+        let newly = since.is_none_or(|s| joined_at >= s.end());
+        let full = newly || self.req.full_state;
+        let lower = if newly {
+            0
+        } else {
+            since.map_or(0, |s| s.end())
+        };
+        let end = self.to.end();
+        let (events, limited, prev_batch) = self.timeline(window, lower, end).await?;
+        let state_events = self.state_section(full, lower, &events, end).await?;
+        let ephemeral = self.ephemeral(if newly { None } else { since }).await?;
+        let account_data = self.room_account_data(changed_local).await?;
+        if !full
+            && events.is_empty()
+            && state_events.is_empty()
+            && ephemeral.events.is_empty()
+            && account_data.events.is_empty()
+        {
+            return Ok(None);
+        }
+        let mut room = JoinedRoom::new();
+        room.timeline = Timeline::new();
+        room.timeline.limited = limited;
+        room.timeline.prev_batch = prev_batch;
+        for e in to_client_all(self.pool, &events, self.viewer()).await? {
+            room.timeline.events.push(raw(&e)?);
+        }
+        let mut st = StateEvents::new();
+        for e in to_client_all(self.pool, &state_events, self.viewer()).await? {
+            st.events.push(raw(&e)?);
+        }
+        room.state = State::Before(st);
+        room.ephemeral = ephemeral;
+        room.account_data = account_data;
+        room.summary = self.summary().await?;
+        let counts = unread(
+            self.pool,
+            self.room_id,
+            &self.sender.user_id,
+            self.rules,
+            end,
+        )
+        .await?;
+        room.unread_notifications = UnreadNotificationsCount::new();
+        room.unread_notifications.notification_count = UInt::try_from(counts.notifications).ok();
+        room.unread_notifications.highlight_count = UInt::try_from(counts.highlights).ok();
+        Ok(Some(room))
+    }
+
+    /// The section of a room the user is invited to.
+    async fn invited(&self, invite: &StoredEvent) -> Result<InvitedRoom> {
+        let mut invite_state = InviteState::new();
+        let current = read::state_at(self.pool, self.room_id, self.to.end())
+            .await
+            .map_err(store_error)?;
+        for e in current
+            .iter()
+            .filter(|e| INVITE_STATE.contains(&e.kind.as_str()))
+        {
+            invite_state.events.push(raw(&stripped(e)?)?);
+        }
+        let mut own = stripped(invite)?;
+        own["event_id"] = json!(invite.event_id);
+        own["origin_server_ts"] = serde_json::from_str::<Value>(&invite.json)
+            .ok()
+            .and_then(|v| v.get("origin_server_ts").cloned())
+            .unwrap_or(Value::Null);
+        invite_state.events.push(raw(&own)?);
+        let mut room = InvitedRoom::new();
+        room.invite_state = invite_state;
+        Ok(room)
+    }
+
+    /// The section of a room the user left (or was removed from).
+    async fn left(&self, window: &Window) -> Result<LeftRoom> {
+        let since = self.req.since.map_or(0, |s| s.end());
+        let end = self.to.end();
+        let (events, limited, prev_batch) = self.timeline(window, since, end).await?;
+        let state_events = self
+            .state_section(self.req.since.is_none(), since, &events, end)
+            .await?;
+        let mut room = LeftRoom::new();
+        room.timeline.limited = limited;
+        room.timeline.prev_batch = prev_batch;
+        for e in to_client_all(self.pool, &events, self.viewer()).await? {
+            room.timeline.events.push(raw(&e)?);
+        }
+        let mut st = StateEvents::new();
+        for e in to_client_all(self.pool, &state_events, self.viewer()).await? {
+            st.events.push(raw(&e)?);
+        }
+        room.state = State::Before(st);
+        Ok(room)
+    }
+}
+
+fn account_data_event(entry: &account_data::AccountData) -> Result<Value> {
+    let content: Value = serde_json::from_str(&entry.content)
+        .map_err(|e| Error::Internal(format!("stored account data: {e}")))?;
+    Ok(json!({ "type": entry.data_type, "content": content }))
+}
+
+/// Computes one answer, without waiting.
+async fn compute(state: &AppState, sender: &Sender, req: &SyncRequest) -> Result<SyncResult> {
+    let chain = state.chain()?;
+    let pool = chain.pool();
+    let to = current_token(state).await?;
+    let user = sender.user_id.as_str();
+    let since_local = req.since.map_or(0, |s| s.local);
+    let changed_local = account_data::changed(&state.db.pool, user, since_local, to.local).await?;
+    let rules = push_rules::ruleset(state, &sender.user_id).await?;
+    let forgotten: BTreeSet<String> = forgotten::all(&state.db.pool, user)
+        .await?
+        .into_iter()
+        .collect();
+    let changed_rooms = match req.since {
+        Some(s) if !req.full_state => Some(
+            read::rooms_changed(pool, s.end(), to.end())
+                .await
+                .map_err(store_error)?,
+        ),
+        _ => None,
+    };
+    let own_receipts =
+        private_receipts::changed(&state.db.pool, user, since_local, to.local).await?;
+
+    let mut result = SyncResult {
+        next_batch: to,
+        ..SyncResult::default()
+    };
+    let room_filter = &req.filter.room;
+    for (room_id, _, _) in read::rooms_of_user(pool, user).await.map_err(store_error)? {
+        if forgotten.contains(&room_id) || !admits_room_filter(room_filter, &room_id) {
+            continue;
+        }
+        let touched = changed_rooms.as_ref().is_none_or(|c| c.contains(&room_id))
+            || changed_local.iter().any(|a| a.room_id == room_id)
+            || own_receipts.iter().any(|r| r.room_id == room_id)
+            || req
+                .since
+                .is_some_and(|s| state.typing.changed_since(&room_id, s.typing).is_some());
+        if !touched {
+            continue;
+        }
+        let cx = RoomCx {
+            state,
+            pool,
+            sender,
+            req,
+            to,
+            rules: &rules,
+            room_id: &room_id,
+        };
+        let window = window(pool, &room_id, user, to.end()).await?;
+        let Some(member) = read::state_entry_at(pool, &room_id, "m.room.member", user, to.end())
+            .await
+            .map_err(store_error)?
+        else {
+            continue;
+        };
+        let after_since = req.since.is_none_or(|s| member.pos >= s.end());
+        let id = OwnedRoomId::try_from(room_id.as_str())
+            .map_err(|e| Error::Internal(format!("stored room id: {e}")))?;
+        match member.membership.as_deref() {
+            Some("join") => {
+                if let Some(room) = cx.joined(&window, member.pos, &changed_local).await? {
+                    result.rooms.join.insert(id, room);
+                }
+            }
+            Some("invite") if after_since => {
+                result.rooms.invite.insert(id, cx.invited(&member).await?);
+            }
+            Some("leave" | "ban")
+                if (req.since.is_some() && after_since)
+                    || (req.since.is_none() && room_filter.include_leave) =>
+            {
+                result.rooms.leave.insert(id, cx.left(&window).await?);
+            }
+            _ => {}
+        }
+    }
+
+    let types = &req.filter.account_data;
+    for entry in changed_local.iter().filter(|a| a.room_id.is_empty()) {
+        if types
+            .types
+            .as_ref()
+            .is_some_and(|t| !t.contains(&entry.data_type))
+            || types.not_types.contains(&entry.data_type)
+        {
+            continue;
+        }
+        result
+            .account_data
+            .events
+            .push(raw(&account_data_event(entry)?)?);
+    }
+    if req.since.is_none()
+        && !changed_local
+            .iter()
+            .any(|a| a.data_type == push_rules::PUSH_RULES)
+    {
+        let event = json!({ "type": push_rules::PUSH_RULES, "content": { "global": rules } });
+        result.account_data.events.push(raw(&event)?);
+    }
+    Ok(result)
+}
+
+fn admits_room_filter(filter: &ruma::api::client::filter::RoomFilter, room_id: &str) -> bool {
+    admits_room(filter.rooms.as_deref(), &filter.not_rooms, room_id)
+}

@@ -1,0 +1,239 @@
+//! A minimal raw client-server API client for the consortium tests: one logged-in user on
+//! one organisation's node, speaking JSON over HTTP.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// A logged-in user.
+#[derive(Clone)]
+pub struct User {
+    pub base: String,
+    pub user_id: String,
+    pub token: String,
+    http: reqwest::Client,
+}
+
+/// Registers `localpart` on the node at `base` (open registration, `m.login.dummy`).
+pub async fn register(base: &str, localpart: &str) -> User {
+    // Server logs go to the test's output (shown for failing tests), filtered by RUST_LOG.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let http = reqwest::Client::new();
+    let response = http
+        .post(format!("{base}/_matrix/client/v3/register"))
+        .json(&json!({
+            "username": localpart,
+            "password": format!("pw-{localpart}-1"),
+            "auth": {"type": "m.login.dummy"},
+        }))
+        .send()
+        .await
+        .expect("register request");
+    let status = response.status();
+    let body: Value = response.json().await.expect("register answer");
+    assert_eq!(status, StatusCode::OK, "register {localpart}: {body}");
+    User {
+        base: base.to_owned(),
+        user_id: body["user_id"].as_str().expect("user_id").to_owned(),
+        token: body["access_token"].as_str().expect("token").to_owned(),
+        http,
+    }
+}
+
+/// Percent-encodes a path segment (ids carry `!`, `$`, `#`, `:`).
+pub fn enc(segment: &str) -> String {
+    let mut out = String::new();
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl User {
+    /// Any request; returns status and JSON body (`Null` when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON answer: {text}"))
+        };
+        (status, value)
+    }
+
+    /// A request with a raw body.
+    pub async fn call_raw(&self, method: Method, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A request that must succeed.
+    pub async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (status, value) = self.call(method.clone(), path, body).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{method} {path} as {}: {value}",
+            self.user_id
+        );
+        value
+    }
+
+    /// `POST /createRoom`; returns the room id.
+    pub async fn create_room(&self, body: Value) -> String {
+        let v = self
+            .ok(Method::POST, "/_matrix/client/v3/createRoom", Some(body))
+            .await;
+        v["room_id"].as_str().expect("room_id").to_owned()
+    }
+
+    /// Sends an `m.room.message` with transaction id `txn`; returns the answer.
+    pub async fn send_txn(&self, room: &str, txn: &str, body: &str) -> (StatusCode, Value) {
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}",
+            enc(room)
+        );
+        self.call(
+            Method::PUT,
+            &path,
+            Some(json!({"msgtype": "m.text", "body": body})),
+        )
+        .await
+    }
+
+    /// Sends a text message that must be accepted; returns its event id.
+    pub async fn send(&self, room: &str, body: &str) -> String {
+        let txn = format!("t{}", rand::random::<u64>());
+        let (status, v) = self.send_txn(room, &txn, body).await;
+        assert_eq!(status, StatusCode::OK, "send as {}: {v}", self.user_id);
+        v["event_id"].as_str().expect("event_id").to_owned()
+    }
+
+    /// `POST /join/{roomIdOrAlias}`.
+    pub async fn join(&self, room: &str) -> (StatusCode, Value) {
+        let path = format!("/_matrix/client/v3/join/{}", enc(room));
+        self.call(Method::POST, &path, Some(json!({}))).await
+    }
+
+    /// `POST /rooms/{room}/{action}` (invite, kick, ban, unban, leave) with a body.
+    pub async fn room_action(&self, room: &str, action: &str, body: Value) -> (StatusCode, Value) {
+        let path = format!("/_matrix/client/v3/rooms/{}/{action}", enc(room));
+        self.call(Method::POST, &path, Some(body)).await
+    }
+
+    /// `PUT /rooms/{room}/state/{type}/{key}`.
+    pub async fn put_state(
+        &self,
+        room: &str,
+        kind: &str,
+        key: &str,
+        content: Value,
+    ) -> (StatusCode, Value) {
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/state/{kind}/{}",
+            enc(room),
+            enc(key)
+        );
+        self.call(Method::PUT, &path, Some(content)).await
+    }
+
+    /// Every event of a room the user may see, oldest first, paging `/messages` backwards.
+    pub async fn all_messages(&self, room: &str) -> Vec<Value> {
+        let mut events = Vec::new();
+        let mut from: Option<String> = None;
+        loop {
+            let mut path = format!(
+                "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=7",
+                enc(room)
+            );
+            if let Some(f) = &from {
+                path.push_str(&format!("&from={}", enc(f)));
+            }
+            let v = self.ok(Method::GET, &path, None).await;
+            events.extend(v["chunk"].as_array().expect("chunk").iter().cloned());
+            match v["end"].as_str() {
+                Some(end) => from = Some(end.to_owned()),
+                None => break,
+            }
+        }
+        events.reverse();
+        events
+    }
+
+    /// `/sync` with an optional `since` and a timeout in ms.
+    pub async fn sync(&self, since: Option<&str>, timeout_ms: u64) -> Value {
+        let mut path = format!("/_matrix/client/v3/sync?timeout={timeout_ms}");
+        if let Some(s) = since {
+            path.push_str(&format!("&since={}", enc(s)));
+        }
+        self.ok(Method::GET, &path, None).await
+    }
+
+    /// Syncs until `pred` holds for an answer (each answer is handed to it), for at most
+    /// `rounds` long-polls; returns the answer that satisfied it.
+    pub async fn sync_until(
+        &self,
+        since: Option<&str>,
+        rounds: usize,
+        mut pred: impl FnMut(&Value) -> bool,
+    ) -> Value {
+        let mut since = since.map(str::to_owned);
+        for _ in 0..rounds {
+            let v = self.sync(since.as_deref(), 10_000).await;
+            if pred(&v) {
+                return v;
+            }
+            since = v["next_batch"].as_str().map(str::to_owned);
+        }
+        panic!(
+            "{}: sync condition not met after {rounds} rounds",
+            self.user_id
+        );
+    }
+}
+
+/// Event ids of a list of client events.
+pub fn ids(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["event_id"].as_str().expect("event_id").to_owned())
+        .collect()
+}
+
+/// Bodies of the `m.room.message` events of a list.
+pub fn bodies(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["type"] == "m.room.message")
+        .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
+        .collect()
+}
