@@ -21,6 +21,9 @@ use servers::{Kind, Started, Target, parse_url};
 use signals::Interrupt;
 use workloads::{Params, Results};
 
+/// The error of a run stopped by Ctrl-C or SIGTERM.
+const INTERRUPTED: &str = "interrupted; every server this run started is stopped";
+
 /// Organisations of the Consort devnet the benchmark starts.
 const CONSORT_ORGS: u16 = 4;
 
@@ -121,13 +124,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let mut consort = None;
     let mut synapse = None;
     for kind in kinds {
-        let results = tokio::select! {
-            r = measure(kind, &args, &params, &run_id, root.path()) => r,
-            _ = interrupt.received() => {
-                // Dropping `measure` killed the server it had started.
-                anyhow::bail!("interrupted; every server this run started is stopped");
-            }
-        };
+        let results = measure(kind, &args, &params, &run_id, root.path(), &mut interrupt).await?;
         match kind {
             Kind::Consort => consort = Some(results),
             Kind::Synapse => synapse = Some(results),
@@ -145,24 +142,40 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     Ok(![consort, synapse].iter().flatten().any(Results::any_failed))
 }
 
-/// Starts `kind` (unless its URL is given), runs the workloads on it and stops it.
-async fn measure(kind: Kind, args: &Args, params: &Params, run_id: &str, root: &Path) -> Results {
-    let (started, target) = match target(kind, args, root).await {
+/// Starts `kind` (unless its URL is given), runs the workloads on it and stops it, also when
+/// interrupted during the workloads (then the answer is an error).
+async fn measure(
+    kind: Kind,
+    args: &Args,
+    params: &Params,
+    run_id: &str,
+    root: &Path,
+    interrupt: &mut Interrupt,
+) -> anyhow::Result<Results> {
+    let starting = tokio::select! {
+        r = target(kind, args, root) => Some(r),
+        // Dropping a server that is starting kills its process group.
+        _ = interrupt.received() => None,
+    };
+    let (started, target) = match starting.context(INTERRUPTED)? {
         Ok(t) => t,
         Err(e) => {
             eprintln!("{kind}: {e:#}");
-            return Results::failed(&format!("{kind} not available: {e:#}"));
+            return Ok(Results::failed(&format!("{kind} not available: {e:#}")));
         }
     };
     eprintln!(
         "{kind}: senders on {}, delivery receiver on {}",
         target.url, target.receiver_url
     );
-    let results = workloads::run_all(&target, params, run_id).await;
+    let results = tokio::select! {
+        r = workloads::run_all(&target, params, run_id) => Some(r),
+        _ = interrupt.received() => None,
+    };
     if let Some(started) = started {
         started.stop(args.keep_data).await;
     }
-    results
+    results.context(INTERRUPTED)
 }
 
 /// The target of `kind`: the URL given on the command line, or a server started now.

@@ -83,6 +83,7 @@ async fn generate_config(python: &Path, dir: &Path) -> anyhow::Result<()> {
         .arg(dir)
         .args(["--generate-config", "--report-stats=no"])
         .current_dir(dir)
+        .kill_on_drop(true)
         .output()
         .await
         .context("running Synapse's --generate-config")?;
