@@ -1,0 +1,167 @@
+//! The three workloads, run one after another against one target with fresh users and rooms.
+
+pub mod delivery;
+pub mod send_latency;
+pub mod throughput;
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::client::{self, Session};
+use crate::servers::Target;
+
+/// What the workloads do (the same for every target).
+#[derive(Debug, Clone, Serialize)]
+pub struct Params {
+    /// (a) messages sent one after another.
+    pub messages: usize,
+    /// (b) concurrent senders, one user each.
+    pub senders: usize,
+    /// (b) measured duration in seconds.
+    pub seconds: f64,
+    /// (b) warm-up before the measured window, in seconds.
+    pub warmup_seconds: f64,
+    /// (c) messages sent one at a time, each awaited at the receiver.
+    pub delivery_messages: usize,
+}
+
+/// A workload's figures, or why it could not run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Outcome<T> {
+    /// It ran (possibly with errors, which it counts).
+    Done(T),
+    /// It could not run.
+    Failed {
+        /// What went wrong.
+        error: String,
+    },
+}
+
+impl<T> Outcome<T> {
+    /// The figures if the workload ran.
+    pub fn done(&self) -> Option<&T> {
+        match self {
+            Outcome::Done(t) => Some(t),
+            Outcome::Failed { .. } => None,
+        }
+    }
+
+    fn failed(error: &str) -> Self {
+        Outcome::Failed {
+            error: error.to_owned(),
+        }
+    }
+
+    fn from_result(result: anyhow::Result<T>) -> Self {
+        match result {
+            Ok(t) => Outcome::Done(t),
+            Err(e) => {
+                eprintln!("  failed: {e:#}");
+                Outcome::Failed {
+                    error: format!("{e:#}"),
+                }
+            }
+        }
+    }
+}
+
+/// Every workload's outcome on one target.
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    /// The URL the senders used.
+    pub url: String,
+    /// The URL of the delivery workload's receiver.
+    pub receiver_url: String,
+    /// (a) sequential send latency.
+    pub send_latency: Outcome<send_latency::SendLatency>,
+    /// (b) throughput of concurrent senders.
+    pub throughput: Outcome<throughput::Throughput>,
+    /// (c) send-to-sync delivery latency.
+    pub delivery: Outcome<delivery::Delivery>,
+}
+
+impl Results {
+    /// Results of a target that never came up: every workload failed with `error`.
+    pub fn failed(error: &str) -> Self {
+        Self {
+            url: String::new(),
+            receiver_url: String::new(),
+            send_latency: Outcome::failed(error),
+            throughput: Outcome::failed(error),
+            delivery: Outcome::failed(error),
+        }
+    }
+
+    /// Whether any workload failed to run.
+    pub fn any_failed(&self) -> bool {
+        self.send_latency.done().is_none()
+            || self.throughput.done().is_none()
+            || self.delivery.done().is_none()
+    }
+}
+
+/// Runs (a), (b) and (c) on `target`; user names start with `run`, unique to this run.
+pub async fn run_all(target: &Target, params: &Params, run: &str) -> Results {
+    let users = Users {
+        run: run.to_owned(),
+    };
+    eprintln!(
+        "{}: (a) send latency, {} messages",
+        target.kind, params.messages
+    );
+    let send = send_latency::run(target, params, &users).await;
+    eprintln!(
+        "{}: (b) throughput, {} senders, {} s after {} s warm-up",
+        target.kind, params.senders, params.seconds, params.warmup_seconds
+    );
+    let throughput = throughput::run(target, params, &users).await;
+    eprintln!(
+        "{}: (c) delivery latency, {} messages",
+        target.kind, params.delivery_messages
+    );
+    let delivery = delivery::run(target, params, &users).await;
+    Results {
+        url: target.url.to_string(),
+        receiver_url: target.receiver_url.to_string(),
+        send_latency: Outcome::from_result(send),
+        throughput: Outcome::from_result(throughput),
+        delivery: Outcome::from_result(delivery),
+    }
+}
+
+/// Registers the run's users: `<run>_<role>` with a random password.
+pub struct Users {
+    run: String,
+}
+
+impl Users {
+    /// Registers user `role` on `base`.
+    pub async fn register(&self, base: &reqwest::Url, role: &str) -> anyhow::Result<Session> {
+        let name = format!("{}_{role}", self.run);
+        let password = format!("{:032x}", rand::random::<u128>());
+        client::register(base, &name, &password)
+            .await
+            .map_err(|e| anyhow::anyhow!("registering {name} at {base}: {e}"))
+    }
+}
+
+/// Retries `join` for up to `patience`: on a consortium the room reaches another node's
+/// projection only once that node has applied the block that created it.
+pub async fn join_when_known(
+    session: &Session,
+    room_id: &str,
+    patience: Duration,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        match session.join(room_id).await {
+            Ok(()) => return Ok(()),
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => anyhow::bail!("{} joining {room_id}: {e}", session.user_id),
+        }
+    }
+}
