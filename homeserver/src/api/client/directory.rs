@@ -243,7 +243,7 @@ async fn public_rooms(
             all.push(c);
         }
     }
-    all.sort_by(|a, b| b.num_joined_members.cmp(&a.num_joined_members));
+    all.sort_by_key(|c| std::cmp::Reverse(c.num_joined_members));
     let total = all.len();
     let offset = match since {
         Some(s) => s

@@ -202,7 +202,7 @@ pub async fn get_notifications_route(
             }
         }
     }
-    found.sort_by(|a, b| b.0.pos.cmp(&a.0.pos));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0.pos));
     let more = found.len() > limit;
     found.truncate(limit);
     let mut notifications = Vec::new();

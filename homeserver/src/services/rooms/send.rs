@@ -20,20 +20,23 @@ use crate::services::registration_ledger::LedgerError;
 use crate::state::AppState;
 use crate::storage::send_txns;
 
+/// A client transaction: (user, device, txn id).
+type TxnKey = (String, String, String);
+
 /// One lock per `(user, device, txn id)` in flight, so a retry waits for the first attempt
 /// and then answers its event instead of sending a second one.
 #[derive(Debug, Default)]
 pub struct TxnLocks {
-    locks: Mutex<HashMap<(String, String, String), Arc<tokio::sync::Mutex<()>>>>,
+    locks: Mutex<HashMap<TxnKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl TxnLocks {
-    fn lock_for(&self, key: &(String, String, String)) -> Arc<tokio::sync::Mutex<()>> {
+    fn lock_for(&self, key: &TxnKey) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().expect("txn locks");
         locks.entry(key.clone()).or_default().clone()
     }
 
-    fn release(&self, key: &(String, String, String)) {
+    fn release(&self, key: &TxnKey) {
         let mut locks = self.locks.lock().expect("txn locks");
         if locks.get(key).is_some_and(|l| Arc::strong_count(l) == 1) {
             locks.remove(key);
