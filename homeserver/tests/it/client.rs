@@ -144,6 +144,32 @@ impl User {
         self.call(Method::POST, &path, Some(json!({}))).await
     }
 
+    /// Waits (through `/sync` on the user's own node) for the invite to `room`, then joins, as
+    /// a client does: another organisation's node knows of a room only once it applied it.
+    pub async fn accept_invite(&self, room: &str) {
+        self.sync_until(None, 10, |v| !v["rooms"]["invite"][room].is_null())
+            .await;
+        let (status, body) = self.join(room).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "{} joins {room}: {body}",
+            self.user_id
+        );
+    }
+
+    /// Waits until `alias` resolves on the user's own node.
+    pub async fn wait_for_alias(&self, alias: &str) {
+        let path = format!("/_matrix/client/v3/directory/room/{}", enc(alias));
+        for _ in 0..200 {
+            if self.call(Method::GET, &path, None).await.0 == StatusCode::OK {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{alias} never resolved on {}", self.base);
+    }
+
     /// `POST /rooms/{room}/{action}` (invite, kick, ban, unban, leave) with a body.
     pub async fn room_action(&self, room: &str, action: &str, body: Value) -> (StatusCode, Value) {
         let path = format!("/_matrix/client/v3/rooms/{}/{action}", enc(room));

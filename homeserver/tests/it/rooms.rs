@@ -119,8 +119,8 @@ async fn room_across_organisations(db: Db) {
             .any(|e| e["type"] == "m.room.name" && e["content"]["name"] == "Consortium room"),
         "{invited}"
     );
-    assert_eq!(bob.join(&room).await.0, StatusCode::OK);
-    assert_eq!(carol.join(&room).await.0, StatusCode::OK);
+    bob.accept_invite(&room).await;
+    carol.accept_invite(&room).await;
 
     let mut sent = Vec::new();
     for (user, text) in [
@@ -323,7 +323,8 @@ async fn incremental_sync_and_idempotent_send() {
     let room = alice
         .create_room(json!({"preset": "public_chat", "room_alias_name": "lobby"}))
         .await;
-    // Bob joins by alias through his own node.
+    // Bob joins by alias through his own node, once it resolves there.
+    bob.wait_for_alias("#lobby:org1.localhost").await;
     let (status, body) = bob.join("#lobby:org1.localhost").await;
     assert_eq!(
         (status, body["room_id"].as_str()),
