@@ -56,6 +56,9 @@ pub struct Tuning {
     pub timeout_delta: Duration,
     /// How long an idle proposer waits for transactions before proposing an empty block.
     pub empty_block_wait: Duration,
+    /// Once a proposer has a transaction, how long it waits for more before proposing, so
+    /// that concurrent submissions share a block instead of each waiting for its own height.
+    pub batch_wait: Duration,
     /// Mempool capacity in transactions.
     pub mempool_capacity: usize,
 }
@@ -68,6 +71,7 @@ impl Default for Tuning {
             precommit_timeout: Duration::from_millis(150),
             timeout_delta: Duration::from_millis(150),
             empty_block_wait: Duration::from_millis(250),
+            batch_wait: Duration::from_millis(3),
             mempool_capacity: 200_000,
         }
     }

@@ -54,20 +54,26 @@ pub async fn connect_and_migrate(url: &str) -> Result<AnyPool, StoreError> {
     let backend = Backend::of_url(url);
     let options = AnyConnectOptions::from_str(url)?;
     let pool = AnyPoolOptions::new()
-        .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+        .max_connections(8)
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                // Per-connection settings: every connection of the pool needs them, not just
+                // the first. WAL with `synchronous = NORMAL` syncs at checkpoints, not at each
+                // commit; a writer waits for the lock instead of failing.
+                if backend == Backend::Sqlite {
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA synchronous = NORMAL",
+                        "PRAGMA busy_timeout = 5000",
+                    ] {
+                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    }
+                }
+                Ok(())
+            })
+        })
         .connect_with(options)
         .await?;
-    if backend == Backend::Sqlite {
-        sqlx::query("PRAGMA journal_mode = WAL")
-            .execute(&pool)
-            .await?;
-        sqlx::query("PRAGMA synchronous = NORMAL")
-            .execute(&pool)
-            .await?;
-        sqlx::query("PRAGMA busy_timeout = 5000")
-            .execute(&pool)
-            .await?;
-    }
     match backend {
         Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&pool).await?,
         Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,

@@ -9,8 +9,9 @@ use crate::{
     error::{Error, Result},
     services::{
         chain_ledger::ChainLedger, notifier::LocalNotifier, presence::Presence,
-        rate_limit::RateLimiter, registration_ledger::RegistrationLedger, rooms::send::TxnLocks,
-        shared_secret::NonceStore, typing::Typing, uiaa::UiaaSessions,
+        rate_limit::RateLimiter, registration_ledger::RegistrationLedger,
+        rooms::notifications::UnreadCache, rooms::send::TxnLocks, shared_secret::NonceStore,
+        typing::Typing, uiaa::UiaaSessions,
     },
     storage::Db,
 };
@@ -43,6 +44,8 @@ pub struct AppState {
     pub notifier: LocalNotifier,
     /// Serialises retries of one `(device, txn id)` while its first send is in flight.
     pub txn_locks: TxnLocks,
+    /// Unread counts already computed for `/sync`.
+    pub unread: UnreadCache,
 }
 
 impl AppState {
@@ -69,6 +72,7 @@ impl AppState {
             presence: Presence::default(),
             notifier: LocalNotifier::default(),
             txn_locks: TxnLocks::default(),
+            unread: UnreadCache::default(),
         })
     }
 

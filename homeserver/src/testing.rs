@@ -26,8 +26,27 @@ pub struct OrgNode {
     pub admin: AdminCredentials,
     /// The running node.
     pub node: Node,
+    /// Its configuration, to restart it.
+    pub config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+}
+
+/// Starts a node and serves its API on `listener` until the returned sender fires.
+async fn serve_node(
+    config: Config,
+    listener: TcpListener,
+) -> (Node, oneshot::Sender<()>, JoinHandle<()>) {
+    let node = start(config).await.expect("node starts");
+    let (tx, rx) = oneshot::channel::<()>();
+    let router = node.router.clone();
+    let task = tokio::spawn(async move {
+        let _ = crate::serve(listener, router, async {
+            let _ = rx.await;
+        })
+        .await;
+    });
+    (node, tx, task)
 }
 
 /// The running consortium.
@@ -41,6 +60,16 @@ pub struct Consortium {
 impl Consortium {
     /// Starts `n` organisations with the given registration mode and relaxed rate limits.
     pub async fn start(n: usize, backend: Backend, registration: RegistrationMode) -> Self {
+        Self::start_with(n, backend, registration, |_| {}).await
+    }
+
+    /// `start`, with `configure` applied to every node's configuration.
+    pub async fn start_with(
+        n: usize,
+        backend: Backend,
+        registration: RegistrationMode,
+        configure: impl Fn(&mut Config),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let ports = free_local_ports(n).expect("free ports");
         let genesis = init_dir_with_ports(dir.path(), &ports, "consort-test").expect("genesis");
@@ -74,18 +103,11 @@ impl Consortium {
             };
             config.rate_limits.login = relaxed;
             config.rate_limits.register = relaxed;
+            configure(&mut config);
             let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
             let address = listener.local_addr().expect("address");
             config.listen = address;
-            let node = start(config).await.expect("node starts");
-            let (tx, rx) = oneshot::channel::<()>();
-            let router = node.router.clone();
-            let task = tokio::spawn(async move {
-                let _ = crate::serve(listener, router, async {
-                    let _ = rx.await;
-                })
-                .await;
-            });
+            let (node, tx, task) = serve_node(config.clone(), listener).await;
             started.push((
                 org.server_name.clone(),
                 format!("http://{address}"),
@@ -93,10 +115,11 @@ impl Consortium {
                 node,
                 tx,
                 task,
+                config,
             ));
         }
         // Admins are registrations on the ledger: every node must be up first.
-        for (server_name, base_url, secret, node, tx, task) in started {
+        for (server_name, base_url, secret, node, tx, task, config) in started {
             let admin = tokio::time::timeout(
                 Duration::from_secs(60),
                 register_admin(&http, &base_url, &secret, "admin"),
@@ -109,6 +132,7 @@ impl Consortium {
                 server_name,
                 admin,
                 node,
+                config,
                 shutdown: Some(tx),
                 task: Some(task),
             });
@@ -118,6 +142,28 @@ impl Consortium {
             _dir: dir,
             pg_dbs,
         }
+    }
+
+    /// Kills organisation `k`'s node as a crash would: its HTTP server and its ledger node stop
+    /// at once, whatever they were doing (open database transactions roll back).
+    pub async fn kill(&mut self, k: usize) {
+        let org = &mut self.orgs[k - 1];
+        org.shutdown.take();
+        if let Some(task) = org.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        org.node.stop().await;
+    }
+
+    /// Starts organisation `k`'s node again from its directory and database, on its address.
+    pub async fn restart(&mut self, k: usize) {
+        let org = &mut self.orgs[k - 1];
+        let listener = TcpListener::bind(org.config.listen).await.expect("rebind");
+        let (node, tx, task) = serve_node(org.config.clone(), listener).await;
+        org.node = node;
+        org.shutdown = Some(tx);
+        org.task = Some(task);
     }
 
     /// Organisation `k` counted from 1, as in `orgK`.

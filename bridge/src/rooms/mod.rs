@@ -57,20 +57,25 @@ pub async fn check_room_event(
     };
     let sender = users::get_in(conn, pdu.sender.as_str()).await?;
     let duplicate = store::event_exists(conn, pdu.event_id.as_str()).await?;
-    let mut events = BTreeMap::new();
-    for id in pdu.prev_event_ids().iter().chain(pdu.auth_event_ids()) {
-        if let Some(e) = store::get_event(conn, pdu.room.as_str(), id.as_str(), &rules).await? {
-            events.insert(id.clone(), e);
-        }
-    }
     let keys = match auth::state_keys_needed(&pdu, &rules) {
         Ok(k) => k,
         Err(reason) => return Ok(Err(reason)),
     };
-    let mut state = BTreeMap::new();
-    for (kind, key) in keys {
-        if let Some(e) = store::get_state(conn, pdu.room.as_str(), &kind, &key, &rules).await? {
-            state.insert((kind, key), e);
+    let state = store::get_states(conn, pdu.room.as_str(), &keys, &rules).await?;
+    // Cited events: usually the current state just loaded (auth events) and the room's
+    // latest event (prev event); only the others are read.
+    let mut events = BTreeMap::new();
+    for id in pdu.prev_event_ids().iter().chain(pdu.auth_event_ids()) {
+        if events.contains_key(id) {
+            continue;
+        }
+        let known = state.values().find(|e| e.event_id == *id).cloned();
+        let found = match known {
+            Some(e) => Some(e),
+            None => store::get_event(conn, pdu.room.as_str(), id.as_str(), &rules).await?,
+        };
+        if let Some(e) = found {
+            events.insert(id.clone(), e);
         }
     }
     let cx = auth::Context {

@@ -89,26 +89,46 @@ pub async fn get_event(
         .map_err(StoreError::Corrupt)
 }
 
-/// Loads one entry of a room's current state.
-pub async fn get_state(
+/// Several entries of a room's current state in one query (the auth rules need a handful).
+pub async fn get_states(
     conn: &mut AnyConnection,
     room_id: &str,
-    kind: &StateEventType,
-    state_key: &str,
+    keys: &[(StateEventType, String)],
     rules: &RoomVersionRules,
-) -> Result<Option<Pdu>, StoreError> {
-    let row = sqlx::query(
-        "SELECT event_id FROM bridge_room_state \
-         WHERE room_id = $1 AND event_type = $2 AND state_key = $3",
-    )
-    .bind(room_id)
-    .bind(kind.to_string())
-    .bind(state_key)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(r) = row else { return Ok(None) };
-    let id: String = r.try_get(0)?;
-    get_event(conn, room_id, &id, rules).await
+) -> Result<BTreeMap<(StateEventType, String), Pdu>, StoreError> {
+    let mut state = BTreeMap::new();
+    if keys.is_empty() {
+        return Ok(state);
+    }
+    let wanted: Vec<String> = (0..keys.len())
+        .map(|i| {
+            format!(
+                "(s.event_type = ${} AND s.state_key = ${})",
+                2 * i + 2,
+                2 * i + 3
+            )
+        })
+        .collect();
+    let sql = format!(
+        "SELECT e.event_id, e.json, s.event_type, s.state_key FROM bridge_room_state s \
+         JOIN bridge_room_events e ON e.event_id = s.event_id \
+         WHERE s.room_id = $1 AND ({})",
+        wanted.join(" OR ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(room_id);
+    for (kind, key) in keys {
+        query = query.bind(kind.to_string()).bind(key.clone());
+    }
+    for r in query.fetch_all(&mut *conn).await? {
+        let id: String = r.try_get(0)?;
+        let json: String = r.try_get(1)?;
+        let kind: String = r.try_get(2)?;
+        let key: String = r.try_get(3)?;
+        let id = OwnedEventId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let pdu = Pdu::from_parts(id, &json, rules).map_err(StoreError::Corrupt)?;
+        state.insert((kind.into(), key), pdu);
+    }
+    Ok(state)
 }
 
 /// The whole current state and latest event of a room, for building its next PDU.
@@ -326,13 +346,11 @@ pub async fn power_state(
     room_id: &str,
     rules: &RoomVersionRules,
 ) -> Result<BTreeMap<(StateEventType, String), Pdu>, StoreError> {
-    let mut state = BTreeMap::new();
-    for kind in [StateEventType::RoomCreate, StateEventType::RoomPowerLevels] {
-        if let Some(e) = get_state(conn, room_id, &kind, "", rules).await? {
-            state.insert((kind, String::new()), e);
-        }
-    }
-    Ok(state)
+    let keys = [
+        (StateEventType::RoomCreate, String::new()),
+        (StateEventType::RoomPowerLevels, String::new()),
+    ];
+    get_states(conn, room_id, &keys, rules).await
 }
 
 /// What building a new event of a room needs: its version, latest event and the current
@@ -347,12 +365,7 @@ pub async fn room_state_with(
         return Ok(None);
     };
     let rules = rules_for(&room.version).map_err(StoreError::Corrupt)?;
-    let mut state = BTreeMap::new();
-    for (kind, key) in keys {
-        if let Some(e) = get_state(&mut conn, room_id, kind, key, &rules).await? {
-            state.insert((kind.clone(), key.clone()), e);
-        }
-    }
+    let state = get_states(&mut conn, room_id, keys, &rules).await?;
     let latest = latest_event(&mut conn, room_id).await?;
     Ok(Some(RoomState {
         room_id: Some(

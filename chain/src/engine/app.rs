@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use ed25519_dalek::SigningKey;
 use malachitebft_app_channel::app::config::{
-    ConsensusConfig, NodeConfig as MalachiteNodeConfig, P2pConfig, ValueSyncConfig,
+    ConsensusConfig, NodeConfig as MalachiteNodeConfig, P2pConfig, PubSubProtocol, ValueSyncConfig,
 };
 use malachitebft_app_channel::app::engine::host::{Next, SyncedValueOutcome};
 use malachitebft_app_channel::app::net::Multiaddr;
@@ -103,6 +103,9 @@ pub(crate) async fn start(
                 // can keep rejecting each other. Every consensus message is still verified
                 // against the genesis validator set.
                 persistent_peers_only: false,
+                // Every validator dials every other (persistent peers): sending each message
+                // straight to all of them is simpler and faster than a gossip mesh.
+                protocol: PubSubProtocol::Broadcast,
                 ..Default::default()
             },
             ..Default::default()
@@ -170,6 +173,7 @@ pub(crate) async fn start(
         key: validator_key,
         timeouts,
         empty_block_wait: tuning.empty_block_wait,
+        batch_wait: tuning.batch_wait,
         tip,
         current: (Height(0), Round::Nil),
         streams: PartStreams::new(64, max_stream),
@@ -196,6 +200,7 @@ struct App {
     validator_set: ValidatorSet,
     timeouts: LinearTimeouts,
     empty_block_wait: Duration,
+    batch_wait: Duration,
     tip: Tip,
     current: (Height, Round),
     streams: PartStreams,
@@ -434,9 +439,23 @@ impl App {
         {
             return Ok(u.block);
         }
-        if self.shared.mempool.lock().expect("lock").is_empty() {
-            let wait = self.empty_block_wait.min(timeout / 2);
-            let _ = tokio::time::timeout(wait, self.shared.mempool_notify.notified()).await;
+        // An idle proposer waits for a transaction (up to `empty_block_wait`) before
+        // proposing an empty block. The notification is armed before the mempool is looked
+        // at, and a leftover wake-up from transactions already taken is not mistaken for a
+        // new one: the loop looks again.
+        let deadline = tokio::time::Instant::now() + self.empty_block_wait.min(timeout / 2);
+        loop {
+            let notified = self.shared.mempool_notify.notified();
+            if !self.shared.mempool.lock().expect("lock").is_empty() {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                break;
+            }
+        }
+        let waiting = self.shared.mempool.lock().expect("lock").len();
+        if waiting > 0 && waiting < self.shared.genesis.params.max_block_txs {
+            tokio::time::sleep(self.batch_wait.min(timeout / 4)).await;
         }
         let params = &self.shared.genesis.params;
         let txs = {

@@ -6,7 +6,7 @@ use crate::{
     error::{Error, Result},
     services::credentials::token_digest,
     state::AppState,
-    storage::{tokens, users},
+    storage::tokens,
 };
 
 /// The authenticated caller of a request.
@@ -22,20 +22,17 @@ pub struct Sender {
 
 /// Resolves an access token; unknown, revoked or deactivated tokens answer `M_UNKNOWN_TOKEN`.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<Sender> {
-    let Some(owner) = tokens::owner(&state.db.pool, &token_digest(token)).await? else {
+    let Some(account) = tokens::account(&state.db.pool, &token_digest(token)).await? else {
         return Err(Error::unknown_token());
     };
-    let Some(user) = users::get(&state.db.pool, &owner.user_id).await? else {
-        return Err(Error::unknown_token());
-    };
-    if user.deactivated || !user.approved {
+    if account.deactivated || !account.approved {
         return Err(Error::unknown_token());
     }
-    let user_id = OwnedUserId::try_from(owner.user_id)
+    let user_id = OwnedUserId::try_from(account.owner.user_id)
         .map_err(|e| Error::Internal(format!("stored user id is invalid: {e}")))?;
     Ok(Sender {
         user_id,
-        device_id: OwnedDeviceId::from(owner.device_id),
-        is_admin: user.is_admin,
+        device_id: OwnedDeviceId::from(account.owner.device_id),
+        is_admin: account.is_admin,
     })
 }

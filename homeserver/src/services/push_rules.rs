@@ -30,5 +30,7 @@ pub async fn ruleset(state: &AppState, user: &UserId) -> Result<Ruleset> {
 
 /// Saves the user's rule set (and announces it to `/sync`).
 pub async fn save(state: &AppState, user: &UserId, rules: &Ruleset) -> Result<()> {
-    account_data::set_unchecked(state, user, None, PUSH_RULES, &json!({ "global": rules })).await
+    account_data::set_unchecked(state, user, None, PUSH_RULES, &json!({ "global": rules })).await?;
+    state.unread.forget_user(user.as_str());
+    Ok(())
 }

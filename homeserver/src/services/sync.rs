@@ -359,6 +359,7 @@ impl RoomCx<'_> {
         room.summary = self.summary().await?;
         let counts = unread(
             self.pool,
+            &self.state.unread,
             self.room_id,
             &self.sender.user_id,
             self.rules,

@@ -33,22 +33,42 @@ pub async fn insert<'c, E: Executor<'c, Database = Any>>(
     Ok(())
 }
 
-/// Finds the owner of a token digest.
-pub async fn owner<'c, E: Executor<'c, Database = Any>>(
+/// A token's owner with the account flags authentication looks at, in one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenAccount {
+    /// The account and device.
+    pub owner: TokenOwner,
+    /// Whether the account administers this node.
+    pub is_admin: bool,
+    /// Whether the account is approved.
+    pub approved: bool,
+    /// Whether the account is deactivated.
+    pub deactivated: bool,
+}
+
+/// Finds the account behind a token digest.
+pub async fn account<'c, E: Executor<'c, Database = Any>>(
     db: E,
     token_hash: &str,
-) -> Result<Option<TokenOwner>, StorageError> {
-    let row = sqlx::query("SELECT user_id, device_id FROM hs_access_tokens WHERE token_hash = $1")
-        .bind(token_hash)
-        .fetch_optional(db)
-        .await?;
-    Ok(match row {
-        Some(row) => Some(TokenOwner {
-            user_id: row.try_get("user_id")?,
-            device_id: row.try_get("device_id")?,
-        }),
-        None => None,
-    })
+) -> Result<Option<TokenAccount>, StorageError> {
+    let row = sqlx::query(
+        "SELECT t.user_id, t.device_id, u.is_admin, u.approved, u.deactivated \
+         FROM hs_access_tokens t JOIN hs_users u ON u.user_id = t.user_id \
+         WHERE t.token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(db)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(TokenAccount {
+        owner: TokenOwner {
+            user_id: row.try_get(0)?,
+            device_id: row.try_get(1)?,
+        },
+        is_admin: row.try_get::<i64, _>(2)? != 0,
+        approved: row.try_get::<i64, _>(3)? != 0,
+        deactivated: row.try_get::<i64, _>(4)? != 0,
+    }))
 }
 
 /// Revokes the tokens of one device.

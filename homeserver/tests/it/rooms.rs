@@ -4,9 +4,15 @@
 //! seeing nothing of it.
 
 use consort_bridge::position::height_of;
+use consort_bridge::rooms::event::{NewEvent, build_pdu};
+use consort_bridge::rooms::store::room_state_with;
+use consort_bridge::{Record, RoomEvent};
+use consort_homeserver::LedgerError;
 use consort_homeserver::config::RegistrationMode;
 use consort_homeserver::testing::{Consortium, Db};
 use reqwest::{Method, StatusCode};
+use ruma::OwnedUserId;
+use ruma::events::StateEventType;
 use serde_json::{Value, json};
 use sqlx::Row;
 
@@ -295,6 +301,70 @@ async fn room_across_organisations(db: Db) {
             && dave_sync["rooms"]["leave"].get(&room).is_none(),
         "{dave_sync}"
     );
+    // An event that breaks the auth rules, signed by org 4 and put on the ledger directly
+    // (past org 4's own check): every node refuses it, for the same reason.
+    let chain = c.org(4).node.state.chain.clone().expect("chain");
+    let keys = [
+        (StateEventType::RoomCreate, String::new()),
+        (StateEventType::RoomPowerLevels, String::new()),
+        (StateEventType::RoomMember, dave.user_id.clone()),
+    ];
+    let state = room_state_with(chain.pool(), &room, &keys)
+        .await
+        .expect("room state")
+        .expect("room known on org4");
+    let intruder = build_pdu(
+        chain.node_key(),
+        "org4.localhost",
+        &state,
+        NewEvent {
+            sender: OwnedUserId::try_from(dave.user_id.as_str()).expect("user id"),
+            kind: "m.room.message".into(),
+            state_key: None,
+            content: json!({"msgtype": "m.text", "body": "let me in"}),
+            origin_server_ts: 1,
+        },
+    )
+    .expect("pdu");
+    let refused = chain
+        .submit_record(&Record::RoomEvent(RoomEvent {
+            pdu: intruder.json.clone(),
+        }))
+        .await
+        .expect_err("refused");
+    let LedgerError::Rejected(reason) = refused else {
+        panic!("expected a rejection, got {refused:?}");
+    };
+    let mut reasons = Vec::new();
+    for org in &c.orgs {
+        loop {
+            let row = sqlx::query(
+                "SELECT o.reason FROM bridge_outcomes o WHERE o.accepted = 0 AND o.reason = $1",
+            )
+            .bind(&reason)
+            .fetch_optional(&org.node.state.db.pool)
+            .await
+            .expect("outcome");
+            if let Some(r) = row {
+                reasons.push(r.get::<String, _>(0));
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    assert_eq!(reasons.len(), 4);
+    assert!(
+        reason.contains("membership") || reason.contains("not in room"),
+        "{reason}"
+    );
+    assert!(
+        projection(&c, 1, &room)
+            .await
+            .iter()
+            .all(|(id, _)| id != intruder.event_id.as_str()),
+        "the refused event is nowhere"
+    );
+
     // Every node took every record the same way.
     let all = outcomes(&c).await;
     for (k, node) in all.iter().enumerate().skip(1) {
@@ -378,4 +448,116 @@ async fn incremental_sync_and_idempotent_send() {
     let pings = bodies(&own).iter().filter(|b| *b == "ping").count();
     assert_eq!(pings, 1, "the retried transaction was not sent twice");
     c.shutdown().await;
+}
+
+/// Rooms of every supported version work across organisations; `encrypt_new_rooms` puts
+/// Megolm encryption into a new room's initial state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn room_versions_and_encrypted_rooms() {
+    let c = Consortium::start_with(2, Db::Sqlite, RegistrationMode::Open, |config| {
+        config.encrypt_new_rooms = true;
+    })
+    .await;
+    let alice = register(&c.org(1).base_url, "alice").await;
+    let bob = register(&c.org(2).base_url, "bob").await;
+    for version in ["10", "11", "12"] {
+        let room = alice
+            .create_room(json!({"room_version": version, "invite": [bob.user_id]}))
+            .await;
+        if version == "12" {
+            assert!(
+                !room.contains(':'),
+                "v12 room ids are the create event's hash: {room}"
+            );
+        } else {
+            assert!(room.ends_with(":org1.localhost"), "{room}");
+        }
+        bob.accept_invite(&room).await;
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/state/m.room.create/",
+            enc(&room)
+        );
+        let create = bob.ok(Method::GET, &path, None).await;
+        assert_eq!(create["room_version"], version);
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/state/m.room.encryption/",
+            enc(&room)
+        );
+        let encryption = bob.ok(Method::GET, &path, None).await;
+        assert_eq!(encryption["algorithm"], "m.megolm.v1.aes-sha2");
+        // Clients encrypt; the ledger carries whatever event type and content they send.
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/send/m.room.encrypted/v{version}",
+            enc(&room)
+        );
+        let ciphertext = json!({
+            "algorithm": "m.megolm.v1.aes-sha2",
+            "ciphertext": "AwgAEnACgAkLmt6qF84IK++J7UDH2Za1YVchHyprqTqsg",
+            "device_id": "DEVICE",
+            "sender_key": "IlRMeOPX2e0MurIyfWEucYBRVOEEUMrOHqn/8mLqMjA",
+            "session_id": "X3lUlvLELLYxeTx4yOVu6UDpasGEVO0Jbu+QFnm0cKQ",
+        });
+        let (status, body) = bob.call(Method::PUT, &path, Some(ciphertext.clone())).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        everywhere(&c, body["event_id"].as_str().expect("event id")).await;
+        let timeline = alice.all_messages(&room).await;
+        let last = timeline.last().expect("events");
+        assert_eq!(last["type"], "m.room.encrypted");
+        assert_eq!(last["content"], ciphertext);
+    }
+    c.shutdown().await;
+}
+
+/// A node killed while messages are being committed and applied: the other three go on, every
+/// acknowledged message is kept, and the node, restarted, catches up to the same timeline and
+/// the same record outcomes as the others.
+async fn killed_node_catches_up(db: Db) {
+    let mut c = Consortium::start(4, db, RegistrationMode::Open).await;
+    let alice = register(&c.org(1).base_url, "alice").await;
+    let bob = register(&c.org(2).base_url, "bob").await;
+    let room = alice.create_room(json!({"invite": [bob.user_id]})).await;
+    bob.accept_invite(&room).await;
+
+    let (first_sent, first_rx) = tokio::sync::oneshot::channel::<()>();
+    let sender = {
+        let alice = alice.clone();
+        let room = room.clone();
+        tokio::spawn(async move {
+            let mut sent = vec![alice.send(&room, "message 0").await];
+            let _ = first_sent.send(());
+            for i in 1..30 {
+                sent.push(alice.send(&room, &format!("message {i}")).await);
+            }
+            sent
+        })
+    };
+    first_rx.await.expect("first message");
+    c.kill(4).await;
+    let sent = sender.await.expect("sender");
+    c.restart(4).await;
+    everywhere(&c, sent.last().expect("sent")).await;
+
+    let seen = ids(&bob.all_messages(&room).await);
+    for id in &sent {
+        assert!(seen.contains(id), "acknowledged {id} is kept");
+    }
+    let reference = projection(&c, 1, &room).await;
+    for k in 2..=4 {
+        assert_eq!(projection(&c, k, &room).await, reference, "org{k}");
+    }
+    let all = outcomes(&c).await;
+    for (k, node) in all.iter().enumerate().skip(1) {
+        assert_eq!(node, &all[0], "org{} outcomes differ", k + 1);
+    }
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_node_catches_up_sqlite() {
+    killed_node_catches_up(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_node_catches_up_postgres() {
+    killed_node_catches_up(Db::Postgres).await;
 }

@@ -1,6 +1,9 @@
 //! Which events notify a user: their push rules evaluated (by ruma) on the events after their
 //! read receipt, for `/sync`'s unread counts and `/notifications`.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use consort_bridge::rooms::read::{self, StoredEvent};
 use consort_bridge::rooms::{event::rules_for, power, store};
 use ruma::push::{
@@ -106,27 +109,81 @@ pub async fn read_position(pool: &AnyPool, room_id: &str, user: &UserId) -> Resu
     Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0))
 }
 
+/// Unread counts already computed, per (user, room): `/sync` counts only the events that
+/// arrived since, while the user's read position stays put.
+#[derive(Debug, Default)]
+pub struct UnreadCache {
+    entries: Mutex<HashMap<(String, String), Cached>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Cached {
+    /// First unread position the counts start at.
+    from: i64,
+    /// Events before this position are counted.
+    upto: i64,
+    counts: Counts,
+}
+
+/// Entries kept before the cache starts over (each is a few dozen bytes).
+const MAX_CACHED: usize = 100_000;
+
+impl UnreadCache {
+    /// Forgets a user's counts (their push rules changed).
+    pub fn forget_user(&self, user: &str) {
+        self.entries
+            .lock()
+            .expect("unread cache")
+            .retain(|(u, _), _| u != user);
+    }
+
+    fn get(&self, user: &str, room: &str) -> Option<Cached> {
+        let entries = self.entries.lock().expect("unread cache");
+        entries.get(&(user.to_owned(), room.to_owned())).copied()
+    }
+
+    fn put(&self, user: &str, room: &str, cached: Cached) {
+        let mut entries = self.entries.lock().expect("unread cache");
+        if entries.len() >= MAX_CACHED {
+            entries.clear();
+        }
+        entries.insert((user.to_owned(), room.to_owned()), cached);
+    }
+}
+
 /// Unread counts of a room for `user`, over the events before position `end`.
 pub async fn unread(
     pool: &AnyPool,
+    cache: &UnreadCache,
     room_id: &str,
     user: &UserId,
     rules: &Ruleset,
     end: i64,
 ) -> Result<Counts> {
     let from = read_position(pool, room_id, user).await? + 1;
-    let events = read::page(pool, room_id, from, end, true, MAX_COUNTED)
+    let (start, mut counts) = match cache.get(user.as_str(), room_id) {
+        Some(c) if c.from == from && c.upto <= end => (c.upto, c.counts),
+        _ => (from, Counts::default()),
+    };
+    let events = read::page(pool, room_id, start, end, true, MAX_COUNTED)
         .await
         .map_err(store_error)?;
-    let mut counts = Counts::default();
-    if events.iter().all(|e| e.sender == user.as_str()) {
-        return Ok(counts);
+    if events.iter().any(|e| e.sender != user.as_str()) {
+        let ctx = room_context(pool, room_id, user).await?;
+        for e in events.iter().filter(|e| e.sender != user.as_str()) {
+            let v = verdict(rules, &ctx, e).await?;
+            counts.notifications += u64::from(v.notify);
+            counts.highlights += u64::from(v.highlight);
+        }
     }
-    let ctx = room_context(pool, room_id, user).await?;
-    for e in events.iter().filter(|e| e.sender != user.as_str()) {
-        let v = verdict(rules, &ctx, e).await?;
-        counts.notifications += u64::from(v.notify);
-        counts.highlights += u64::from(v.highlight);
-    }
+    cache.put(
+        user.as_str(),
+        room_id,
+        Cached {
+            from,
+            upto: end,
+            counts,
+        },
+    );
     Ok(counts)
 }
