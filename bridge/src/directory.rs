@@ -4,7 +4,7 @@
 use consort_chain::Genesis;
 use ruma::events::StateEventType;
 use ruma::{RoomAliasId, UserId};
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 use crate::records::{RoomAlias, RoomDirectory};
 use crate::rooms::{event::rules_for, power, store};
@@ -124,16 +124,4 @@ pub async fn apply_directory(
             .await?;
     }
     Ok(Ok(()))
-}
-
-/// The room an alias points to.
-pub async fn resolve_alias(
-    conn: &mut AnyConnection,
-    alias: &str,
-) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT room_id FROM bridge_aliases WHERE alias = $1")
-        .bind(alias)
-        .fetch_optional(conn)
-        .await?;
-    row.map(|r| r.try_get(0)).transpose()
 }

@@ -63,17 +63,6 @@ pub async fn event(pool: &AnyPool, event_id: &str) -> Result<Option<StoredEvent>
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 
-/// Events by id (any order; unknown ids are skipped).
-pub async fn events(pool: &AnyPool, ids: &[String]) -> Result<Vec<StoredEvent>, StoreError> {
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(e) = event(pool, id).await? {
-            out.push(e);
-        }
-    }
-    Ok(out)
-}
-
 /// Up to `limit` events of a room with `from <= pos < to`, newest first when `backwards`.
 pub async fn page(
     pool: &AnyPool,
@@ -226,24 +215,6 @@ pub async fn members(
         .collect::<Result<_, _>>()?)
 }
 
-/// Whether a room has any event with `from <= pos < to`.
-pub async fn has_events(
-    pool: &AnyPool,
-    room_id: &str,
-    from: i64,
-    to: i64,
-) -> Result<bool, StoreError> {
-    Ok(sqlx::query(
-        "SELECT 1 FROM bridge_room_events WHERE room_id = $1 AND pos >= $2 AND pos < $3 LIMIT 1",
-    )
-    .bind(room_id)
-    .bind(from)
-    .bind(to)
-    .fetch_optional(pool)
-    .await?
-    .is_some())
-}
-
 /// A public read receipt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReceiptRow {
@@ -335,28 +306,40 @@ pub async fn is_public(pool: &AnyPool, room_id: &str) -> Result<bool, StoreError
 }
 
 /// The users (of any organisation) sharing a joined room with `user_id` or joined to a public
-/// room, whose id or display name contains `term` (case-insensitive), for the user directory.
+/// room, whose id or display name contains `term` (case-insensitive), for the user directory;
+/// exact matches of the localpart or display name first.
 pub async fn search_users(
     pool: &AnyPool,
     user_id: &str,
     term: &str,
     limit: i64,
 ) -> Result<Vec<(String, Option<String>, Option<String>)>, StoreError> {
-    let pattern = format!("%{}%", term.to_lowercase());
+    // The term is matched literally: LIKE's wildcards in it are escaped.
+    let escaped = term
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let pattern = format!("%{escaped}%");
     let rows = sqlx::query(
         "SELECT u.user_id, u.displayname, u.avatar_url FROM bridge_users u \
          WHERE u.deactivated = 0 \
-         AND (LOWER(u.user_id) LIKE $2 OR LOWER(COALESCE(u.displayname, '')) LIKE $2) \
+         AND (LOWER(u.user_id) LIKE $2 ESCAPE '\\' \
+              OR LOWER(COALESCE(u.displayname, '')) LIKE $2 ESCAPE '\\') \
          AND (u.user_id = $1 OR EXISTS (SELECT 1 FROM bridge_memberships m \
               WHERE m.user_id = u.user_id AND m.membership = 'join' AND ( \
                 m.room_id IN (SELECT room_id FROM bridge_memberships \
                               WHERE user_id = $1 AND membership = 'join') \
                 OR m.room_id IN (SELECT room_id FROM bridge_public_rooms)))) \
-         ORDER BY u.user_id LIMIT $3",
+         ORDER BY CASE WHEN LOWER(COALESCE(u.displayname, '')) = $4 \
+                       OR LOWER(u.user_id) LIKE $5 ESCAPE '\\' THEN 0 ELSE 1 END, \
+                  u.user_id LIMIT $3",
     )
     .bind(user_id)
     .bind(pattern)
     .bind(limit)
+    .bind(term.to_lowercase())
+    .bind(format!("@{escaped}:%"))
     .fetch_all(pool)
     .await?;
     Ok(rows

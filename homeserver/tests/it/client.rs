@@ -132,9 +132,19 @@ impl User {
 
     /// Sends a text message that must be accepted; returns its event id.
     pub async fn send(&self, room: &str, body: &str) -> String {
-        let txn = format!("t{}", rand::random::<u64>());
-        let (status, v) = self.send_txn(room, &txn, body).await;
-        assert_eq!(status, StatusCode::OK, "send as {}: {v}", self.user_id);
+        self.send_content(room, json!({"msgtype": "m.text", "body": body}))
+            .await
+    }
+
+    /// Sends an `m.room.message` with the given content, which must be accepted; returns
+    /// its event id.
+    pub async fn send_content(&self, room: &str, content: Value) -> String {
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/send/m.room.message/t{}",
+            enc(room),
+            rand::random::<u64>()
+        );
+        let v = self.ok(Method::PUT, &path, Some(content)).await;
         v["event_id"].as_str().expect("event_id").to_owned()
     }
 

@@ -15,3 +15,4 @@ mod devnet;
 mod profile_filter;
 mod rooms;
 mod rooms_bad_input;
+mod rooms_features;
