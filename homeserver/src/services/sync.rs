@@ -21,7 +21,7 @@ use sqlx::AnyPool;
 use crate::error::{Error, Result};
 use crate::services::auth::Sender;
 use crate::services::push_rules;
-use crate::services::rooms::client_event::{Viewer, raw, stripped, to_client_all};
+use crate::services::rooms::client_event::{Viewer, raw, stripped, to_client_raw};
 use crate::services::rooms::filter::admits_room;
 use crate::services::rooms::notifications::unread;
 use crate::services::rooms::send::store_error;
@@ -132,10 +132,7 @@ struct RoomCx<'a> {
 
 impl RoomCx<'_> {
     fn viewer(&self) -> Viewer<'_> {
-        Viewer {
-            user_id: self.sender.user_id.as_str(),
-            device_id: Some(self.sender.device_id.as_str()),
-        }
+        Viewer::of(self.sender)
     }
 
     fn timeline_filter(&self) -> &RoomEventFilter {
@@ -346,13 +343,12 @@ impl RoomCx<'_> {
         room.timeline = Timeline::new();
         room.timeline.limited = limited;
         room.timeline.prev_batch = prev_batch;
-        for e in to_client_all(self.pool, &events, self.viewer()).await? {
-            room.timeline.events.push(raw(&e)?);
-        }
+        room.timeline
+            .events
+            .extend(to_client_raw(self.pool, &events, self.viewer()).await?);
         let mut st = StateEvents::new();
-        for e in to_client_all(self.pool, &state_events, self.viewer()).await? {
-            st.events.push(raw(&e)?);
-        }
+        st.events
+            .extend(to_client_raw(self.pool, &state_events, self.viewer()).await?);
         room.state = State::Before(st);
         room.ephemeral = ephemeral;
         room.account_data = account_data;
@@ -407,13 +403,12 @@ impl RoomCx<'_> {
         let mut room = LeftRoom::new();
         room.timeline.limited = limited;
         room.timeline.prev_batch = prev_batch;
-        for e in to_client_all(self.pool, &events, self.viewer()).await? {
-            room.timeline.events.push(raw(&e)?);
-        }
+        room.timeline
+            .events
+            .extend(to_client_raw(self.pool, &events, self.viewer()).await?);
         let mut st = StateEvents::new();
-        for e in to_client_all(self.pool, &state_events, self.viewer()).await? {
-            st.events.push(raw(&e)?);
-        }
+        st.events
+            .extend(to_client_raw(self.pool, &state_events, self.viewer()).await?);
         room.state = State::Before(st);
         Ok(room)
     }

@@ -15,7 +15,7 @@ use super::{AppStateRef, RouteResult};
 use crate::api::ruma_wrapper::Ruma;
 use crate::error::{Error, Result};
 use crate::services::rooms::access::access;
-use crate::services::rooms::client_event::{Viewer, raw, to_client_all};
+use crate::services::rooms::client_event::{Viewer, to_client_raw};
 use crate::services::rooms::send::store_error;
 use crate::services::rooms::{directory, membership};
 use crate::services::tokens::parse_boundary;
@@ -230,15 +230,8 @@ pub async fn get_member_events_route(
                 .as_ref()
                 .is_none_or(|not| not.as_str() != m)
     });
-    let viewer = Viewer {
-        user_id: sender.user_id.as_str(),
-        device_id: Some(sender.device_id.as_str()),
-    };
-    let chunk = to_client_all(pool, &members, viewer)
-        .await?
-        .iter()
-        .map(raw)
-        .collect::<Result<_>>()?;
+    let viewer = Viewer::of(sender);
+    let chunk = to_client_raw(pool, &members, viewer).await?;
     Ok(get_member_events::v3::Response::new(chunk).into())
 }
 

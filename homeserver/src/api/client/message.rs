@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 
 use super::{AppStateRef, RouteResult};
 use crate::api::ruma_wrapper::Ruma;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::services::rooms::access::access;
-use crate::services::rooms::client_event::{Viewer, raw, to_client, to_client_all};
+use crate::services::rooms::client_event::{Viewer, raw, to_client, to_client_raw};
 use crate::services::rooms::send::{Draft, send_with_txn, store_error};
 use crate::services::rooms::timeline::{Scan, page};
 use crate::services::tokens::{parse_boundary, timeline_token};
@@ -97,18 +97,11 @@ pub async fn get_message_events_route(
         limit,
     };
     let p = page(pool, r.room_id.as_str(), &access.window, &r.filter, scan).await?;
-    let viewer = Viewer {
-        user_id: sender.user_id.as_str(),
-        device_id: Some(sender.device_id.as_str()),
-    };
+    let viewer = Viewer::of(sender);
     let mut response = get_message_events::v3::Response::new();
     response.start = timeline_token(from);
     response.end = p.next.map(timeline_token);
-    response.chunk = to_client_all(pool, &p.events, viewer)
-        .await?
-        .iter()
-        .map(raw)
-        .collect::<Result<_>>()?;
+    response.chunk = to_client_raw(pool, &p.events, viewer).await?;
     if !r.filter.lazy_load_options.is_disabled() {
         let mut senders: Vec<&str> = p.events.iter().map(|e| e.sender.as_str()).collect();
         senders.sort_unstable();
@@ -123,11 +116,7 @@ pub async fn get_message_events_route(
                 members.push(m);
             }
         }
-        response.state = to_client_all(pool, &members, viewer)
-            .await?
-            .iter()
-            .map(raw)
-            .collect::<Result<_>>()?;
+        response.state = to_client_raw(pool, &members, viewer).await?;
     }
     Ok(response.into())
 }
@@ -174,10 +163,7 @@ pub async fn get_context_route(
         };
         page(pool, room, &access.window, &r.filter, scan).await?
     };
-    let viewer = Viewer {
-        user_id: sender.user_id.as_str(),
-        device_id: Some(sender.device_id.as_str()),
-    };
+    let viewer = Viewer::of(sender);
     let mut response = get_context::v3::Response::new();
     response.start = Some(timeline_token(
         before.events.last().map_or(event.pos, |e| e.pos),
@@ -185,24 +171,12 @@ pub async fn get_context_route(
     response.end = Some(timeline_token(
         after.events.last().map_or(event.pos + 1, |e| e.pos + 1),
     ));
-    response.events_before = to_client_all(pool, &before.events, viewer)
-        .await?
-        .iter()
-        .map(raw)
-        .collect::<Result<_>>()?;
-    response.events_after = to_client_all(pool, &after.events, viewer)
-        .await?
-        .iter()
-        .map(raw)
-        .collect::<Result<_>>()?;
+    response.events_before = to_client_raw(pool, &before.events, viewer).await?;
+    response.events_after = to_client_raw(pool, &after.events, viewer).await?;
     response.event = Some(raw(&to_client(pool, &event, viewer).await?)?);
     let state_events = read::state_at(pool, room, event.pos)
         .await
         .map_err(store_error)?;
-    response.state = to_client_all(pool, &state_events, viewer)
-        .await?
-        .iter()
-        .map(raw)
-        .collect::<Result<_>>()?;
+    response.state = to_client_raw(pool, &state_events, viewer).await?;
     Ok(response.into())
 }

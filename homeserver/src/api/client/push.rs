@@ -173,10 +173,7 @@ pub async fn get_notifications_route(
     let limit = r.limit.map_or(20, |l| u64::from(l) as usize).clamp(1, 100);
     let only_highlight = r.only.as_deref() == Some("highlight");
     let rules = ruleset(&state, &sender.user_id).await?;
-    let viewer = Viewer {
-        user_id: sender.user_id.as_str(),
-        device_id: Some(sender.device_id.as_str()),
-    };
+    let viewer = Viewer::of(sender);
     let mut found = Vec::new();
     let rooms = read::rooms_of_user(pool, sender.user_id.as_str())
         .await

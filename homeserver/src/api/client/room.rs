@@ -40,10 +40,7 @@ pub async fn get_room_event_route(
         .filter(|e| e.room_id == r.room_id.as_str() && e.pos < access.end)
         .filter(|e| access.window.can_see(e))
         .ok_or_else(not_found)?;
-    let viewer = Viewer {
-        user_id: sender.user_id.as_str(),
-        device_id: Some(sender.device_id.as_str()),
-    };
+    let viewer = Viewer::of(sender);
     let value = to_client(pool, &event, viewer).await?;
     Ok(get_room_event::v3::Response::new(raw(&value)?).into())
 }

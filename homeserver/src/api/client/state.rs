@@ -6,9 +6,9 @@ use ruma::api::client::state::{get_state_event_for_key, get_state_events, send_s
 
 use super::{AppStateRef, RouteResult};
 use crate::api::ruma_wrapper::Ruma;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::services::rooms::access::access;
-use crate::services::rooms::client_event::{Viewer, raw, to_client, to_client_all};
+use crate::services::rooms::client_event::{Viewer, to_client, to_client_raw};
 use crate::services::rooms::send::{Draft, send, store_error};
 
 /// `GET /_matrix/client/v3/rooms/{roomId}/state`: the current state (a former member's state
@@ -23,15 +23,8 @@ pub async fn get_state_events_route(
     let events = read::state_at(pool, body.body.room_id.as_str(), access.end)
         .await
         .map_err(store_error)?;
-    let viewer = Viewer {
-        user_id: sender.user_id.as_str(),
-        device_id: Some(sender.device_id.as_str()),
-    };
-    let room_state = to_client_all(pool, &events, viewer)
-        .await?
-        .iter()
-        .map(raw)
-        .collect::<Result<_>>()?;
+    let viewer = Viewer::of(sender);
+    let room_state = to_client_raw(pool, &events, viewer).await?;
     Ok(get_state_events::v3::Response::new(room_state).into())
 }
 
@@ -55,10 +48,7 @@ pub async fn get_state_event_for_key_route(
     .await
     .map_err(store_error)?
     .ok_or_else(|| Error::not_found("Event not found."))?;
-    let viewer = Viewer {
-        user_id: sender.user_id.as_str(),
-        device_id: Some(sender.device_id.as_str()),
-    };
+    let viewer = Viewer::of(sender);
     let mut value = to_client(pool, &event, viewer).await?;
     if r.format == get_state_event_for_key::v3::StateEventFormat::Content {
         value = value["content"].take();

@@ -30,6 +30,16 @@ pub struct Viewer<'a> {
     pub device_id: Option<&'a str>,
 }
 
+impl<'a> Viewer<'a> {
+    /// The caller of a request, on the device it used.
+    pub fn of(sender: &'a crate::services::auth::Sender) -> Self {
+        Self {
+            user_id: sender.user_id.as_str(),
+            device_id: Some(sender.device_id.as_str()),
+        }
+    }
+}
+
 fn object(event: &StoredEvent) -> Result<Map<String, Value>> {
     match serde_json::from_str(&event.json) {
         Ok(Value::Object(map)) => Ok(map),
@@ -107,6 +117,19 @@ pub async fn to_client_all(
         out.push(to_client(pool, e, viewer).await?);
     }
     Ok(out)
+}
+
+/// Several events in client format, as the `Raw` values ruma responses hold.
+pub async fn to_client_raw<T>(
+    pool: &AnyPool,
+    events: &[StoredEvent],
+    viewer: Viewer<'_>,
+) -> Result<Vec<ruma::serde::Raw<T>>> {
+    to_client_all(pool, events, viewer)
+        .await?
+        .iter()
+        .map(raw)
+        .collect()
 }
 
 /// Stripped state (type, state_key, sender, content) for invites and knocks.
