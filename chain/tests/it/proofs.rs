@@ -18,7 +18,9 @@ async fn proofs_verify_and_any_flipped_byte_breaks_them() {
     // Node 3 commits each block on its own, moments after the submitting node may have.
     let last = receipts.iter().map(|r| r.height).max().expect("receipts");
     let mut tip = net.node(3).watch_tip();
-    tip.wait_for(|t| t.height >= last).await.expect("node 3 runs");
+    tip.wait_for(|t| t.height >= last)
+        .await
+        .expect("node 3 runs");
     for r in &receipts {
         // Any node proves any transaction, wherever it was submitted.
         let proof = net.node(3).proof(&r.tx_hash).await.unwrap().expect("proof");
