@@ -311,6 +311,9 @@ pub fn router(state: Arc<AppState>) -> Router {
     );
     r = ruma_route::<c::sync::sync_events::v3::Request, _, _>(r, client::sync::sync_events_route);
     r = ruma_route::<c::keys::upload_keys::v3::Request, _, _>(r, client::keys::upload_keys_route);
+    r = ruma_route::<c::tag::get_tags::v3::Request, _, _>(r, client::tag::get_tags_route);
+    r = ruma_route::<c::tag::create_tag::v3::Request, _, _>(r, client::tag::create_tag_route);
+    r = ruma_route::<c::tag::delete_tag::v3::Request, _, _>(r, client::tag::delete_tag_route);
 
     r = r
         .route(

@@ -182,6 +182,31 @@ async fn account_data_and_push_rules(alice: &User, room: &str) {
         "{sync}"
     );
 
+    // The tags API works on the same `m.tag` room account data.
+    let tags = format!("/_matrix/client/v3/user/{me}/rooms/{}/tags", enc(room));
+    alice
+        .ok(
+            Method::PUT,
+            &format!("{tags}/u.work"),
+            Some(json!({"order": 0.5})),
+        )
+        .await;
+    let listed = alice.ok(Method::GET, &tags, None).await;
+    assert_eq!(
+        listed["tags"],
+        json!({"m.favourite": {}, "u.work": {"order": 0.5}}),
+        "{listed}"
+    );
+    alice
+        .ok(Method::DELETE, &format!("{tags}/m.favourite"), None)
+        .await;
+    let listed = alice.ok(Method::GET, &tags, None).await;
+    assert_eq!(
+        listed["tags"],
+        json!({"u.work": {"order": 0.5}}),
+        "{listed}"
+    );
+
     let rules = alice
         .ok(Method::GET, "/_matrix/client/v3/pushrules/", None)
         .await;

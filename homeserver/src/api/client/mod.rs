@@ -17,6 +17,7 @@ pub mod room;
 pub mod session;
 pub mod state;
 pub mod sync;
+pub mod tag;
 pub mod typing;
 pub mod user_directory;
 
