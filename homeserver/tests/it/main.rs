@@ -16,3 +16,4 @@ mod profile_filter;
 mod rooms;
 mod rooms_bad_input;
 mod rooms_features;
+mod spec_fuzz;
