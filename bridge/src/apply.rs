@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::position::{MAX_BLOCK_TXS, position};
 use crate::records::Record;
 use crate::validate::{subject, validate};
-use crate::{directory, receipts, rooms, users};
+use crate::{directory, keys, receipts, rooms, users};
 
 /// The bridge: validates and applies blocks to this node's projection.
 #[derive(Clone)]
@@ -167,6 +167,22 @@ impl Bridge {
             Record::Receipt(r) => Some(receipts::apply_receipt(conn, g, org, r, pos).await),
             _ => None,
         };
+        let key_outcome = match &record {
+            Record::KeyUpload(r) => Some(keys::apply_upload(conn, g, org, r, pos).await),
+            Record::DeviceRemoved { user_id, device_id } => {
+                Some(keys::apply_device_removed(conn, g, org, (user_id, device_id), pos).await)
+            }
+            Record::KeyClaim(r) => Some(keys::apply_claim(conn, g, org, r, pos).await),
+            Record::CrossSigningKeys(r) => {
+                Some(keys::apply_cross_signing(conn, g, org, r, pos).await)
+            }
+            Record::KeySignatures(r) => Some(keys::apply_signatures(conn, g, org, r, pos).await),
+            Record::ToDevice(r) => Some(keys::apply_to_device(conn, g, org, r, pos).await),
+            _ => None,
+        };
+        if let Some(outcome) = key_outcome {
+            return outcome;
+        }
         if let Some(outcome) = room_outcome {
             return outcome.map_err(|e| match e {
                 rooms::store::StoreError::Db(e) => e,
@@ -208,7 +224,15 @@ impl Bridge {
             | Record::RoomEventBatch(_)
             | Record::RoomAlias(_)
             | Record::RoomDirectory(_)
-            | Record::Receipt(_) => return Ok(Err("room records are applied above".into())),
+            | Record::Receipt(_)
+            | Record::KeyUpload(_)
+            | Record::DeviceRemoved { .. }
+            | Record::KeyClaim(_)
+            | Record::CrossSigningKeys(_)
+            | Record::KeySignatures(_)
+            | Record::ToDevice(_) => {
+                return Ok(Err("room and key records are applied above".into()));
+            }
             Record::Profile {
                 user_id,
                 displayname,

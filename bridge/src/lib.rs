@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod directory;
+pub mod keys;
 pub mod position;
 pub mod receipts;
 pub mod records;
@@ -13,5 +14,8 @@ pub mod users;
 pub mod validate;
 
 pub use apply::Bridge;
-pub use records::{ReadReceipt, Record, Registration, RoomAlias, RoomDirectory, RoomEvent};
+pub use records::{
+    CrossSigningKeys, KeyClaim, KeySignatures, KeyUpload, ReadReceipt, Record, Registration,
+    RoomAlias, RoomDirectory, RoomEvent, ToDevice,
+};
 pub use submit::{BridgeError, submit_record};

@@ -35,6 +35,82 @@ pub enum Record {
     Receipt(ReadReceipt),
     /// Room events applied in order, all or none (a new room's first events).
     RoomEventBatch(Vec<RoomEvent>),
+    /// A device's identity keys and a batch of its one-time and fallback keys (`/keys/upload`).
+    KeyUpload(KeyUpload),
+    /// A device was deleted: its keys are gone for every organisation.
+    DeviceRemoved {
+        /// The device's owner (a user of the submitting organisation).
+        user_id: String,
+        /// The device.
+        device_id: String,
+    },
+    /// One-time keys claimed (`/keys/claim`), handed out in block order.
+    KeyClaim(KeyClaim),
+    /// A user's cross-signing keys (master, self-signing, user-signing), each optional.
+    CrossSigningKeys(CrossSigningKeys),
+    /// Signatures a user made over keys (its own devices, or another user's master key).
+    KeySignatures(KeySignatures),
+    /// To-device messages (Olm-encrypted room keys, verification) for devices of other
+    /// organisations.
+    ToDevice(ToDevice),
+}
+
+/// What one `/keys/upload` carries to the ledger: public keys only, as JSON text signed by
+/// the device.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct KeyUpload {
+    /// The device's owner (a user of the submitting organisation).
+    pub user_id: String,
+    /// The device.
+    pub device_id: String,
+    /// The device keys object (`algorithms`, `keys`, `signatures`), when uploaded.
+    pub device_keys: Option<String>,
+    /// New one-time keys: `(algorithm:key_id, key JSON)`.
+    pub one_time_keys: Vec<(String, String)>,
+    /// New fallback keys: `(algorithm:key_id, key JSON)`, one per algorithm.
+    pub fallback_keys: Vec<(String, String)>,
+}
+
+/// One claim of one-time keys by a user: `(user, device, algorithm)` each.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct KeyClaim {
+    /// Who claims (a user of the submitting organisation).
+    pub user_id: String,
+    /// The keys asked for.
+    pub claims: Vec<(String, String, String)>,
+}
+
+/// A user's cross-signing keys as JSON text (`CrossSigningKey` objects).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct CrossSigningKeys {
+    /// The owner (a user of the submitting organisation).
+    pub user_id: String,
+    /// The master key.
+    pub master: Option<String>,
+    /// The self-signing key, signed by the master key.
+    pub self_signing: Option<String>,
+    /// The user-signing key, signed by the master key.
+    pub user_signing: Option<String>,
+}
+
+/// Signatures uploaded by `user_id`: `(target user, key id or device id, signed object JSON)`.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct KeySignatures {
+    /// The signer (a user of the submitting organisation).
+    pub user_id: String,
+    /// The signed objects, each carrying the new signature.
+    pub signed: Vec<(String, String, String)>,
+}
+
+/// To-device messages from one device: `(user, device or "*", content JSON)` each.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ToDevice {
+    /// The sender (a user of the submitting organisation).
+    pub sender: String,
+    /// The event type (`m.room.encrypted`, `m.room_key_request`, ...).
+    pub event_type: String,
+    /// The messages.
+    pub messages: Vec<(String, String, String)>,
 }
 
 /// Binds `#name:server` to a room (or removes the binding). Only the organisation whose

@@ -17,7 +17,13 @@ pub fn subject(record: &Record) -> Option<&str> {
         | Record::RoomEventBatch(_)
         | Record::RoomAlias(_)
         | Record::RoomDirectory(_)
-        | Record::Receipt(_) => None,
+        | Record::Receipt(_)
+        | Record::KeyUpload(_)
+        | Record::DeviceRemoved { .. }
+        | Record::KeyClaim(_)
+        | Record::CrossSigningKeys(_)
+        | Record::KeySignatures(_)
+        | Record::ToDevice(_) => None,
     }
 }
 
@@ -97,7 +103,15 @@ pub fn validate(
         | Record::RoomEventBatch(_)
         | Record::RoomAlias(_)
         | Record::RoomDirectory(_)
-        | Record::Receipt(_) => Err("room records are validated by their own modules".into()),
+        | Record::Receipt(_)
+        | Record::KeyUpload(_)
+        | Record::DeviceRemoved { .. }
+        | Record::KeyClaim(_)
+        | Record::CrossSigningKeys(_)
+        | Record::KeySignatures(_)
+        | Record::ToDevice(_) => {
+            Err("room and key records are validated by their own modules".into())
+        }
         Record::Deactivation { .. } | Record::Profile { .. } => match existing {
             None => Err(format!("{user_id} is not registered")),
             Some(u) if u.deactivated => Err(format!("{user_id} is deactivated")),

@@ -60,6 +60,10 @@ pub struct Genesis {
     pub params: ChainParams,
     /// Member organisations.
     pub orgs: Vec<OrgEntry>,
+    /// Consortium-wide settings of the application on top of the chain (names and values
+    /// are the application's; the chain only carries them, as part of the genesis hash).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub app: BTreeMap<String, String>,
     /// Parsed node keys, computed once (every transaction check needs one).
     #[serde(skip)]
     pub node_keys: KeyCache,

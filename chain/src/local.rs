@@ -101,6 +101,7 @@ pub fn local_consortium(chain_id: &str, ports: &[LocalPorts]) -> (Genesis, Vec<O
         genesis_time_ms,
         params: ChainParams::default(),
         orgs,
+        app: Default::default(),
         node_keys: Default::default(),
     };
     (genesis, keys)

@@ -63,6 +63,33 @@ impl std::str::FromStr for RegistrationMode {
     }
 }
 
+/// Which new rooms get Megolm encryption in their initial state (Synapse's
+/// `encryption_enabled_by_default_for_room_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncryptionDefault {
+    /// Rooms created with the `private_chat` or `trusted_private_chat` preset, and direct chats.
+    #[default]
+    Invite,
+    /// Every new room.
+    All,
+    /// None: clients choose.
+    Off,
+}
+
+impl std::str::FromStr for EncryptionDefault {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "invite" => Ok(Self::Invite),
+            "all" => Ok(Self::All),
+            "off" => Ok(Self::Off),
+            other => Err(format!("expected invite, all or off, got {other:?}")),
+        }
+    }
+}
+
 /// A token bucket: `burst` requests at once, refilled at `per_second`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RateLimit {
@@ -122,10 +149,8 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Put `m.room.encryption` (Megolm) into every new room's initial state. Off until the
-    /// node carries end-to-end encryption keys: clients cannot send into an encrypted room
-    /// without the keys endpoints.
-    pub encrypt_new_rooms: bool,
+    /// Which new rooms are end-to-end encrypted from their creation.
+    pub encryption_default: EncryptionDefault,
     /// The room version of new rooms when the creator does not ask for one (10, 11 or 12).
     pub default_room_version: String,
     /// This organisation's ledger directory, as written by `consort chain init`
@@ -147,7 +172,7 @@ impl Default for Config {
             registration_shared_secret: None,
             rate_limits: RateLimits::default(),
             max_body_bytes: 1024 * 1024,
-            encrypt_new_rooms: false,
+            encryption_default: EncryptionDefault::default(),
             default_room_version: "11".to_owned(),
             chain_dir: None,
         }
@@ -219,8 +244,8 @@ impl Config {
         if let Some(v) = get("CONSORT_CHAIN_DIR") {
             self.chain_dir = Some(v);
         }
-        if let Some(v) = get("CONSORT_ENCRYPT_NEW_ROOMS") {
-            self.encrypt_new_rooms = parse("CONSORT_ENCRYPT_NEW_ROOMS", v)?;
+        if let Some(v) = get("CONSORT_ENCRYPTION_DEFAULT") {
+            self.encryption_default = parse("CONSORT_ENCRYPTION_DEFAULT", v)?;
         }
         if let Some(v) = get("CONSORT_DEFAULT_ROOM_VERSION") {
             self.default_room_version = v;

@@ -80,6 +80,11 @@ impl Error {
         Self::new(StatusCode::BAD_REQUEST, ErrorKind::BadJson, message)
     }
 
+    /// 400 `M_MISSING_PARAM`: a required field or parameter is absent.
+    pub fn missing_param(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorKind::MissingParam, message)
+    }
+
     /// 400 `M_NOT_JSON`.
     pub fn not_json(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, ErrorKind::NotJson, message)

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::admin_client::{AdminCredentials, register_admin};
-use crate::config::{Config, RateLimit, RegistrationMode};
+use crate::config::{Config, EncryptionDefault, RateLimit, RegistrationMode};
 use crate::node::{Node, start};
 
 pub use consort_chain::testnet::Db;
@@ -103,6 +103,9 @@ impl Consortium {
             };
             config.rate_limits.login = relaxed;
             config.rate_limits.register = relaxed;
+            // Tests of plain rooms and of clients built without end-to-end encryption get
+            // plain rooms; the encryption tests ask for the product's default themselves.
+            config.encryption_default = EncryptionDefault::Off;
             configure(&mut config);
             let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
             let address = listener.local_addr().expect("address");

@@ -3,5 +3,6 @@
 
 pub mod admin;
 pub mod client;
+pub mod panic_net;
 pub mod router;
 pub mod ruma_wrapper;

@@ -2,8 +2,12 @@
 //! the body under the configured size limit, authenticates the caller as the endpoint's
 //! `Metadata` auth scheme requires, and maps every parsing failure to the Matrix error code
 //! Synapse would give. `RumaResponse<R>` turns a typed response back into HTTP.
+//!
+//! One rule for every endpoint, as Synapse has it: an absent or zero-length JSON body is the
+//! body `{}`, so an endpoint whose body fields are all optional takes no body at all, and one
+//! with a required field answers `M_NOT_JSON` as before. Decoding runs under the panic net.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{marker::PhantomData, net::SocketAddr, sync::Arc};
 
 use axum::{
     RequestPartsExt,
@@ -22,6 +26,7 @@ use ruma::api::{
     path_builder::PathBuilder,
 };
 
+use super::panic_net::catch_decode_panic;
 use crate::{
     error::{Error, Result},
     services::auth::{Sender, authenticate},
@@ -65,18 +70,51 @@ impl ServerAuth for AppserviceTokenOptional {
     const MODE: AuthMode = AuthMode::None;
 }
 
-/// A typed, authenticated Matrix request.
+/// One endpoint's look at its raw JSON body before ruma decodes it: for bodies whose ruma
+/// deserializer cannot itself say what is wrong with them, or where ruma requires a field
+/// the specification gives a default for.
+pub trait BodyGuard {
+    /// The body to hand to ruma, or the error to answer.
+    fn prepare(body: Bytes) -> Result<Bytes>;
+}
+
+/// The guard of every endpoint whose ruma type decodes any body as the spec says.
 #[derive(Debug)]
-pub struct Ruma<T> {
+pub struct NoGuard;
+
+impl BodyGuard for NoGuard {
+    fn prepare(body: Bytes) -> Result<Bytes> {
+        Ok(body)
+    }
+}
+
+/// Fills in `field` with `default` when a JSON object body lacks it (the spec's default for a
+/// field ruma requires); anything that is not an object is left to ruma to refuse.
+pub fn with_default(body: Bytes, field: &str, default: serde_json::Value) -> Result<Bytes> {
+    match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body) {
+        Ok(mut object) if !object.contains_key(field) => {
+            object.insert(field.to_owned(), default);
+            let bytes = serde_json::to_vec(&object)
+                .map_err(|e| Error::Internal(format!("re-encoding a body: {e}")))?;
+            Ok(Bytes::from(bytes))
+        }
+        _ => Ok(body),
+    }
+}
+
+/// A typed, authenticated Matrix request; `G` checks the raw body first.
+#[derive(Debug)]
+pub struct Ruma<T, G = NoGuard> {
     /// The parsed request.
     pub body: T,
     /// The caller, when the endpoint authenticates and a token was given.
     pub sender: Option<Sender>,
     /// The client's address, when known.
     pub client_ip: Option<SocketAddr>,
+    guard: PhantomData<G>,
 }
 
-impl<T> Ruma<T> {
+impl<T, G> Ruma<T, G> {
     /// The caller of an endpoint that requires authentication.
     pub fn sender(&self) -> Result<&Sender> {
         self.sender.as_ref().ok_or_else(Error::missing_token)
@@ -117,24 +155,79 @@ pub async fn read_body(parts: &Parts, body: axum::body::Body, limit: usize) -> R
     })
 }
 
-/// The access token of a request: `Authorization: Bearer` header, else `access_token` query.
+/// The access token of a request: the `Authorization: Bearer` header or the deprecated
+/// `access_token` query parameter. Both at once must name the same token: two different
+/// tokens answer 400, as nothing says which of the two callers is meant.
 pub fn access_token(parts: &Parts) -> Result<Option<String>> {
-    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
-        let value = value.to_str().map_err(|_| Error::missing_token())?;
-        let token = value
-            .get(..7)
-            .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
-            .map(|_| value[7..].trim())
-            .ok_or_else(Error::missing_token)?;
-        return Ok(Some(token.to_owned()));
-    }
     #[derive(serde::Deserialize)]
     struct Query {
         access_token: Option<String>,
     }
-    Ok(axum::extract::Query::<Query>::try_from_uri(&parts.uri)
+    let query = axum::extract::Query::<Query>::try_from_uri(&parts.uri)
         .ok()
-        .and_then(|q| q.0.access_token))
+        .and_then(|q| q.0.access_token);
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Ok(query);
+    };
+    let value = value.to_str().map_err(|_| Error::missing_token())?;
+    let header = value
+        .get(..7)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("bearer "))
+        .map(|_| value[7..].trim())
+        .ok_or_else(Error::missing_token)?;
+    if query.as_deref().is_some_and(|q| q != header) {
+        return Err(Error::invalid_param(
+            "Mixing Authorization headers and access_token query parameters with different tokens.",
+        ));
+    }
+    Ok(Some(header.to_owned()))
+}
+
+/// Whether a zero-length body stands for `{}`: unless it says it is something other than JSON
+/// (a media upload of zero bytes stays zero bytes).
+fn empty_means_empty_object(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| {
+            let essence = v.split(';').next().unwrap_or_default().trim();
+            essence.is_empty() || essence.eq_ignore_ascii_case("application/json")
+        })
+}
+
+/// Decodes the request with ruma, under the panic net, applying the empty-body rule.
+fn decode<T: IncomingRequest, G: BodyGuard>(
+    parts: Parts,
+    bytes: Bytes,
+    path_args: &[String],
+) -> Result<T> {
+    let empty = bytes.is_empty() && empty_means_empty_object(&parts);
+    let bytes = if empty {
+        Bytes::from_static(b"{}")
+    } else {
+        bytes
+    };
+    let bytes = G::prepare(bytes)?;
+    let request = http::Request::from_parts(parts, bytes);
+    match catch_decode_panic(|| T::try_from_http_request(request, path_args)) {
+        Ok(Ok(body)) => Ok(body),
+        // No body where a field is required: what the missing body itself would answer.
+        Ok(Err(FromHttpRequestError::Deserialization(DeserializationError::Json(_)))) if empty => {
+            Err(Error::not_json("Content not JSON."))
+        }
+        Ok(Err(err)) => Err(parse_error(err)),
+        Err(panic) => {
+            tracing::warn!(
+                path = T::PATH_BUILDER.all_paths().next().unwrap_or_default(),
+                %panic,
+                "decoding a request panicked; answered 400"
+            );
+            Err(Error::bad_json(
+                "The request body is not what this endpoint takes.",
+            ))
+        }
+    }
 }
 
 /// Maps ruma's parse failures to Synapse's error codes.
@@ -156,10 +249,11 @@ fn parse_error(err: FromHttpRequestError) -> Error {
     }
 }
 
-impl<T> FromRequest<Arc<AppState>> for Ruma<T>
+impl<T, G> FromRequest<Arc<AppState>> for Ruma<T, G>
 where
     T: IncomingRequest + Send + 'static,
     T::Authentication: ServerAuth,
+    G: BodyGuard,
 {
     type Rejection = Error;
 
@@ -192,12 +286,12 @@ where
         };
 
         let bytes = read_body(&parts, body, state.config.max_body_bytes).await?;
-        let request = http::Request::from_parts(parts, bytes);
-        let body = T::try_from_http_request(request, &path_args).map_err(parse_error)?;
+        let body = decode::<T, G>(parts, bytes, &path_args)?;
         Ok(Self {
             body,
             sender,
             client_ip,
+            guard: PhantomData,
         })
     }
 }

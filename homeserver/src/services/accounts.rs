@@ -229,6 +229,10 @@ pub async fn delete_devices(state: &AppState, user_id: &UserId, device_ids: &[&s
         devices::delete(&mut *tx, user_id.as_str(), device_id).await?;
     }
     tx.commit().await?;
+    // Every organisation learns that the devices' keys are gone.
+    for device_id in device_ids {
+        crate::services::keys::device_deleted(state, user_id.as_str(), device_id).await?;
+    }
     Ok(())
 }
 

@@ -20,6 +20,7 @@ use sqlx::AnyPool;
 
 use crate::error::{Error, Result};
 use crate::services::auth::Sender;
+use crate::services::keys;
 use crate::services::push_rules;
 use crate::services::rooms::client_event::{Viewer, raw, stripped, to_client_raw};
 use crate::services::rooms::filter::admits_room;
@@ -70,6 +71,11 @@ pub struct SyncResult {
     pub rooms: Rooms,
     /// Global account data.
     pub account_data: GlobalAccountData,
+    /// To-device messages for the requesting device.
+    pub to_device: Vec<Value>,
+    /// Users whose device lists changed since the request's token (sharing a room with the
+    /// requester).
+    pub device_lists_changed: Vec<String>,
 }
 
 impl SyncResult {
@@ -78,6 +84,8 @@ impl SyncResult {
             && self.rooms.invite.is_empty()
             && self.rooms.leave.is_empty()
             && self.account_data.events.is_empty()
+            && self.to_device.is_empty()
+            && self.device_lists_changed.is_empty()
     }
 }
 
@@ -374,9 +382,14 @@ impl RoomCx<'_> {
         let current = read::state_at(self.pool, self.room_id, self.to.end())
             .await
             .map_err(store_error)?;
+        // The room's own stripped state, and the inviter's membership: clients show "X
+        // invited you" from it (with its display name and avatar).
+        let inviter_member = |e: &StoredEvent| {
+            e.kind == "m.room.member" && e.state_key.as_deref() == Some(invite.sender.as_str())
+        };
         for e in current
             .iter()
-            .filter(|e| INVITE_STATE.contains(&e.kind.as_str()))
+            .filter(|e| INVITE_STATE.contains(&e.kind.as_str()) || inviter_member(e))
         {
             invite_state.events.push(raw(&stripped(e)?)?);
         }
@@ -498,6 +511,21 @@ async fn compute(state: &AppState, sender: &Sender, req: &SyncRequest) -> Result
             }
             _ => {}
         }
+    }
+
+    // End-to-end encryption: the device's inbox and the device lists that changed.
+    let since_pos = req.since.map(|s| s.end());
+    for message in keys::to_device_inbox(state, sender, since_pos, to.end()).await? {
+        let content: Value = serde_json::from_str(&message.content)
+            .map_err(|e| Error::Internal(format!("stored to-device content: {e}")))?;
+        result.to_device.push(json!({
+            "sender": message.sender,
+            "type": message.event_type,
+            "content": content,
+        }));
+    }
+    if let Some(from) = since_pos {
+        result.device_lists_changed = keys::changed_users(state, sender, from, to.end()).await?;
     }
 
     let types = &req.filter.account_data;

@@ -2,7 +2,6 @@
 //! (`$1` placeholders) for both and the DDL of `migrations/<backend>/` applied at start.
 
 pub mod account_data;
-pub mod device_keys;
 pub mod devices;
 pub mod filters;
 pub mod forgotten;

@@ -8,7 +8,7 @@ use consort_bridge::rooms::event::{NewEvent, build_pdu};
 use consort_bridge::rooms::store::room_state_with;
 use consort_bridge::{Record, RoomEvent};
 use consort_homeserver::LedgerError;
-use consort_homeserver::config::RegistrationMode;
+use consort_homeserver::config::{EncryptionDefault, RegistrationMode};
 use consort_homeserver::testing::{Consortium, Db};
 use reqwest::{Method, StatusCode};
 use ruma::OwnedUserId;
@@ -450,12 +450,12 @@ async fn incremental_sync_and_idempotent_send() {
     c.shutdown().await;
 }
 
-/// Rooms of every supported version work across organisations; `encrypt_new_rooms` puts
-/// Megolm encryption into a new room's initial state.
+/// Rooms of every supported version work across organisations; `encryption_default = all`
+/// puts Megolm encryption into a new room's initial state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn room_versions_and_encrypted_rooms() {
     let c = Consortium::start_with(2, Db::Sqlite, RegistrationMode::Open, |config| {
-        config.encrypt_new_rooms = true;
+        config.encryption_default = EncryptionDefault::All;
     })
     .await;
     let alice = register(&c.org(1).base_url, "alice").await;

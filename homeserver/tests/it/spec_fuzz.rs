@@ -1,7 +1,8 @@
 //! Every room, sync and account endpoint fuzzed from the Matrix specification's own OpenAPI
 //! files with schemathesis: whatever it sends (wrong types, missing fields, odd strings,
-//! garbage ids), no answer is a server error, and the two organisations' nodes still agree
-//! on every record afterwards.
+//! garbage ids), no answer is a server error, a dropped connection or anything but a JSON
+//! object (`fuzz-tests/consort_checks.py`), and the two organisations' nodes still agree on
+//! every record afterwards.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -14,7 +15,8 @@ use sqlx::Row;
 use crate::client::register;
 
 /// The specification files of what this node serves, fuzzed one after another.
-const SPEC_FILES: [&str; 26] = [
+/// (`logout` last: it ends the fuzzing user's session.)
+const SPEC_FILES: [&str; 31] = [
     "create_room",
     "room_send",
     "room_state",
@@ -41,6 +43,11 @@ const SPEC_FILES: [&str; 26] = [
     "presence",
     "sync",
     "filter",
+    "login",
+    "profile",
+    "device_management",
+    "capabilities",
+    "logout",
 ];
 
 /// The specification's OpenAPI files, kept with the fuzz test.
@@ -92,14 +99,17 @@ async fn the_specification_fuzzer_finds_no_server_error() {
             let yaml = spec.join(format!("{file}.yaml"));
             let url = format!("{}/_matrix/client/v3", alice.base);
             let token = format!("Authorization: Bearer {}", alice.token);
+            let hooks = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz-tests");
             move || {
                 Command::new(schemathesis)
+                    .env("PYTHONPATH", hooks)
+                    .env("SCHEMATHESIS_HOOKS", "consort_checks")
                     .arg("--config-file")
                     .arg(config)
                     .arg("run")
                     .arg(yaml)
                     .args(["--url", &url, "--header", &token])
-                    .args(["--checks", "not_a_server_error"])
+                    .args(["--checks", "not_a_server_error,json_answer"])
                     .args(["--max-examples", "10", "--request-timeout", "30"])
                     .args(["--seed", "20261126"])
                     .output()

@@ -5,5 +5,7 @@
 mod support;
 
 mod approval;
+mod e2ee;
+mod preview;
 mod rooms;
 mod session;

@@ -1,6 +1,7 @@
 //! Two users of different organisations chat through the real matrix-sdk client: Alice on
 //! org1 creates a room and invites Bob of org2; Bob sees the invite through his own node and
-//! joins; both send; each receives the other's message through `/sync`; Bob paginates back.
+//! joins (the invite names Alice as its sender); both send; each receives the other's message
+//! through `/sync`; Bob paginates back.
 
 use std::time::Duration;
 
@@ -14,18 +15,7 @@ use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use matrix_sdk::ruma::{OwnedRoomId, UInt, UserId};
 use matrix_sdk::{Client, RoomState};
 
-use crate::support::{client, register};
-
-/// A client of `localpart` on the node at `base_url`, registered and (by the registration
-/// itself) logged in.
-async fn user(base_url: &str, localpart: &str) -> Client {
-    let c = client(base_url).await;
-    register(&c, localpart, &format!("{localpart}-password-1"), false)
-        .await
-        .expect("register");
-    assert!(c.user_id().is_some(), "registration opened a session");
-    c
-}
+use crate::support::user;
 
 /// Text bodies of a list of raw sync timeline events.
 fn texts<'a>(
@@ -88,6 +78,19 @@ async fn sdk_users_of_two_organisations_chat() {
         }
     }
     assert!(invited, "bob sees the invite");
+    // "Alice invited you": the inviter comes from the invite's stripped state.
+    let details = bob
+        .get_room(&room_id)
+        .expect("the invited room")
+        .invite_details()
+        .await
+        .expect("invite details");
+    assert_eq!(details.inviter_id.as_str(), "@alice:org1.localhost");
+    let inviter = details
+        .inviter
+        .expect("the inviter's membership is in the invite");
+    assert_eq!(inviter.user_id().as_str(), "@alice:org1.localhost");
+    assert_eq!(details.invitee.user_id(), bob_id);
     let bobs_room = bob.join_room_by_id(&room_id).await.expect("bob joins");
 
     room.send(RoomMessageEventContent::text_plain("hello bob, from org1"))

@@ -76,3 +76,14 @@ pub async fn raw_get(url: &str, token: &str) -> (reqwest::StatusCode, serde_json
     let status = response.status();
     (status, response.json().await.unwrap_or_default())
 }
+
+/// A client of `localpart` on the node at `base_url`, registered and (by the registration
+/// itself) logged in.
+pub async fn user(base_url: &str, localpart: &str) -> Client {
+    let c = client(base_url).await;
+    register(&c, localpart, &format!("{localpart}-password-1"), false)
+        .await
+        .expect("register");
+    assert!(c.user_id().is_some(), "registration opened a session");
+    c
+}

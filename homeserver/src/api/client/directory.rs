@@ -17,7 +17,7 @@ use ruma::{OwnedRoomId, OwnedServerName, RoomAliasId, UInt, UserId};
 use serde_json::Value;
 
 use super::{AppStateRef, RouteResult};
-use crate::api::ruma_wrapper::Ruma;
+use crate::api::ruma_wrapper::{BodyGuard, Ruma, with_default};
 use crate::error::{Error, Result};
 use crate::services::rooms::directory::{resolve, set_alias, set_visibility};
 use crate::services::rooms::membership::{current, room_exists};
@@ -158,10 +158,20 @@ pub async fn get_room_visibility_route(
     Ok(get_room_visibility::v3::Response::new(visibility).into())
 }
 
+/// `visibility` defaults to `public` (the spec), where ruma requires it.
+#[derive(Debug)]
+pub struct VisibilityDefault;
+
+impl BodyGuard for VisibilityDefault {
+    fn prepare(body: bytes::Bytes) -> Result<bytes::Bytes> {
+        with_default(body, "visibility", serde_json::json!("public"))
+    }
+}
+
 /// `PUT /_matrix/client/v3/directory/list/room/{roomId}`
 pub async fn set_room_visibility_route(
     State(state): AppStateRef,
-    body: Ruma<set_room_visibility::v3::Request>,
+    body: Ruma<set_room_visibility::v3::Request, VisibilityDefault>,
 ) -> RouteResult<set_room_visibility::v3::Response> {
     let sender = body.sender()?;
     let r = &body.body;

@@ -242,7 +242,7 @@ pub async fn joined_members_route(
 ) -> RouteResult<joined_members::v3::Response> {
     let sender = body.sender()?;
     let access = access(&state, &sender.user_id, &body.body.room_id).await?;
-    if !access.joined {
+    if !access.joined && !access.window.world_readable() {
         return Err(Error::forbidden("User not in room"));
     }
     let pool = state.chain()?.pool();

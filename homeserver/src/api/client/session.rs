@@ -18,7 +18,7 @@ use ruma::{
 
 use super::{AppStateRef, RouteResult};
 use crate::{
-    api::ruma_wrapper::Ruma,
+    api::ruma_wrapper::{BodyGuard, Ruma},
     error::{Error, Result},
     services::accounts,
     storage::{devices, tokens},
@@ -34,10 +34,26 @@ pub async fn get_login_types_route(
     )
 }
 
+/// A login body must name its `type` before ruma reads it: ruma's `LoginInfo` deserializer
+/// panics on an object without one. Anything that is not an object is left to ruma to refuse.
+#[derive(Debug)]
+pub struct LoginTypeGuard;
+
+impl BodyGuard for LoginTypeGuard {
+    fn prepare(body: bytes::Bytes) -> Result<bytes::Bytes> {
+        match serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&body) {
+            Ok(object) if !object.contains_key("type") => {
+                Err(Error::missing_param("Missing JSON keys: type"))
+            }
+            _ => Ok(body),
+        }
+    }
+}
+
 /// `POST /_matrix/client/v3/login` with `m.login.password`.
 pub async fn login_route(
     State(state): AppStateRef,
-    body: Ruma<login::v3::Request>,
+    body: Ruma<login::v3::Request, LoginTypeGuard>,
 ) -> RouteResult<login::v3::Response> {
     if let Err(wait) = state.login_limiter.check(&body.client_key()) {
         return Err(Error::limit_exceeded(wait));

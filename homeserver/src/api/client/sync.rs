@@ -6,11 +6,13 @@ use axum::extract::State;
 use ruma::api::client::filter::FilterDefinition;
 use ruma::api::client::sync::sync_events::{self, v3::Filter};
 use ruma::presence::PresenceState;
+use ruma::{OneTimeKeyAlgorithm, OwnedUserId};
 
 use super::{AppStateRef, RouteResult};
 use crate::api::ruma_wrapper::Ruma;
 use crate::error::{Error, Result};
 use crate::services::now_ms;
+use crate::services::rooms::client_event::raw;
 use crate::services::sync::{SyncRequest, sync};
 use crate::services::tokens::SyncToken;
 use crate::state::AppState;
@@ -61,5 +63,25 @@ pub async fn sync_events_route(
     response.rooms = result.rooms;
     response.account_data = result.account_data;
     response.device_one_time_keys_count = super::keys::one_time_key_counts(&state, sender).await?;
+    response.device_unused_fallback_key_types = Some(
+        consort_bridge::keys::read::unused_fallback_algorithms(
+            state.chain()?.pool(),
+            sender.user_id.as_str(),
+            sender.device_id.as_str(),
+        )
+        .await
+        .map_err(|e| Error::Internal(format!("fallback keys: {e}")))?
+        .into_iter()
+        .map(OneTimeKeyAlgorithm::from)
+        .collect(),
+    );
+    for event in &result.to_device {
+        response.to_device.events.push(raw(event)?);
+    }
+    for user in &result.device_lists_changed {
+        let user = OwnedUserId::try_from(user.as_str())
+            .map_err(|e| Error::Internal(format!("stored user id: {e}")))?;
+        response.device_lists.changed.push(user);
+    }
     Ok(response.into())
 }

@@ -6,7 +6,7 @@ use consort_bridge::rooms::read;
 use ruma::{RoomId, UserId};
 
 use super::send::store_error;
-use super::visibility::{Window, history_visibility_of, window};
+use super::visibility::{Window, window};
 use crate::error::{Error, Result};
 use crate::services::sync::current_token;
 use crate::state::AppState;
@@ -51,11 +51,7 @@ pub async fn access(state: &AppState, user: &UserId, room_id: &RoomId) -> Result
             }
         }
         _ => {
-            let visibility =
-                read::state_entry_at(pool, room_id.as_str(), "m.room.history_visibility", "", now)
-                    .await
-                    .map_err(store_error)?;
-            if visibility.is_some_and(|e| history_visibility_of(&e) == "world_readable") {
+            if window.world_readable() {
                 Ok(Access {
                     window,
                     end: now,

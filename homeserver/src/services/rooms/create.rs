@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use super::send::{sign, store_error, submit_record};
 use super::{directory, refused};
+use crate::config::EncryptionDefault;
 use crate::error::{Error, Result};
 use crate::services::{credentials, now_ms};
 use crate::state::AppState;
@@ -176,7 +177,17 @@ fn state_plan(
             json!({ "guest_access": guests }),
         ));
     }
-    let encrypt = state.config.encrypt_new_rooms && !overridden("m.room.encryption");
+    let encrypt = match state.config.encryption_default {
+        EncryptionDefault::All => true,
+        EncryptionDefault::Invite => {
+            req.is_direct
+                || matches!(
+                    preset,
+                    RoomPreset::PrivateChat | RoomPreset::TrustedPrivateChat
+                )
+        }
+        EncryptionDefault::Off => false,
+    } && !overridden("m.room.encryption");
     plan.extend(initial);
     if encrypt {
         plan.push(entry(

@@ -31,12 +31,12 @@ pub struct TxnLocks {
 }
 
 impl TxnLocks {
-    fn lock_for(&self, key: &TxnKey) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn lock_for(&self, key: &TxnKey) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().expect("txn locks");
         locks.entry(key.clone()).or_default().clone()
     }
 
-    fn release(&self, key: &TxnKey) {
+    pub(crate) fn release(&self, key: &TxnKey) {
         let mut locks = self.locks.lock().expect("txn locks");
         if locks.get(key).is_some_and(|l| Arc::strong_count(l) == 1) {
             locks.remove(key);

@@ -68,6 +68,13 @@ impl Window {
         self.memberships.last().map(|(_, m)| m.as_str())
     }
 
+    /// Whether the room's latest `history_visibility` within the window is `world_readable`.
+    pub fn world_readable(&self) -> bool {
+        self.visibility
+            .last()
+            .is_some_and(|(_, v)| v == "world_readable")
+    }
+
     /// Whether the viewer was ever joined within the window.
     pub fn ever_joined(&self) -> bool {
         self.memberships.iter().any(|(_, m)| m == "join")
