@@ -35,6 +35,11 @@ pub fn height_of(pos: i64) -> u64 {
     (pos as u64) >> HEIGHT_SHIFT
 }
 
+/// The index in its block of the transaction a position belongs to.
+pub fn index_of(pos: i64) -> u32 {
+    (((pos as u64) >> INDEX_SHIFT) & ((1 << (HEIGHT_SHIFT - INDEX_SHIFT)) - 1)) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,5 +52,10 @@ mod tests {
         assert!(position_of(7, MAX_BLOCK_TXS as u32 - 1, 255) < end_of(7));
         assert_eq!(end_of(7), position(8, 0));
         assert_eq!(height_of(position_of(9, 3, 4)), 9);
+        assert_eq!(index_of(position_of(9, 3, 4)), 3);
+        assert_eq!(
+            index_of(position(9, MAX_BLOCK_TXS as u32 - 1)),
+            MAX_BLOCK_TXS as u32 - 1
+        );
     }
 }

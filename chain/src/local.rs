@@ -1,6 +1,7 @@
 //! Local consortia: generating a genesis and keys for N organisations on 127.0.0.1, as
 //! `consort chain init`, the benchmark and the tests do.
 
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -165,10 +166,21 @@ pub fn init_dir_with_ports(
     ports: &[LocalPorts],
     chain_id: &str,
 ) -> Result<Genesis, String> {
+    init_dir_with_app(dir, ports, chain_id, BTreeMap::new())
+}
+
+/// `init_dir_with_ports` with the application's consortium-wide settings in the genesis.
+pub fn init_dir_with_app(
+    dir: &Path,
+    ports: &[LocalPorts],
+    chain_id: &str,
+    app: BTreeMap<String, String>,
+) -> Result<Genesis, String> {
     if dir.join("genesis.json").exists() {
         return Err(format!("{} already holds a consortium", dir.display()));
     }
-    let (genesis, keys) = local_consortium(chain_id, ports);
+    let (mut genesis, keys) = local_consortium(chain_id, ports);
+    genesis.app = app;
     let io = |e: std::io::Error| e.to_string();
     std::fs::create_dir_all(dir).map_err(io)?;
     genesis

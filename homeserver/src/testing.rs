@@ -2,9 +2,10 @@
 //! homeserver on 127.0.0.1 ephemeral ports with its own database (SQLite file or a fresh
 //! PostgreSQL database) and an admin created through the shared-secret API.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use consort_chain::local::{free_local_ports, init_dir_with_ports};
+use consort_chain::local::{free_local_ports, init_dir_with_app};
 use consort_chain::testnet::{Db as Backend, create_pg_db, drop_pg_db};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -70,9 +71,21 @@ impl Consortium {
         registration: RegistrationMode,
         configure: impl Fn(&mut Config),
     ) -> Self {
+        Self::start_with_app(n, backend, registration, BTreeMap::new(), configure).await
+    }
+
+    /// `start_with`, with consortium-wide settings (`plaintext_in_encrypted_rooms`, ...) in
+    /// the genesis.
+    pub async fn start_with_app(
+        n: usize,
+        backend: Backend,
+        registration: RegistrationMode,
+        app: BTreeMap<String, String>,
+        configure: impl Fn(&mut Config),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let ports = free_local_ports(n).expect("free ports");
-        let genesis = init_dir_with_ports(dir.path(), &ports, "consort-test").expect("genesis");
+        let genesis = init_dir_with_app(dir.path(), &ports, "consort-test", app).expect("genesis");
         let mut orgs = Vec::new();
         let mut pg_dbs = Vec::new();
         let http = reqwest::Client::new();

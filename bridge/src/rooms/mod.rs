@@ -21,6 +21,15 @@ use crate::users;
 use event::Pdu;
 use store::StoreError;
 
+/// The genesis setting that makes every node refuse a plaintext `m.room.message` in an
+/// encrypted room (`allow`, the default, or `refuse`).
+pub const PLAINTEXT_POLICY: &str = "plaintext_in_encrypted_rooms";
+
+/// Whether the consortium refuses plaintext messages in encrypted rooms.
+pub fn refuses_plaintext(genesis: &Genesis) -> bool {
+    genesis.app.get(PLAINTEXT_POLICY).map(String::as_str) == Some("refuse")
+}
+
 /// A room event that passed every check and may be applied.
 #[derive(Debug)]
 pub struct Checked {
@@ -88,6 +97,20 @@ pub async fn check_room_event(
     };
     if let Err(reason) = auth::check(&pdu, &object, &rules, &cx) {
         return Ok(Err(reason));
+    }
+    if pdu.kind == TimelineEventType::RoomMessage && refuses_plaintext(genesis) {
+        let encryption = store::get_states(
+            conn,
+            pdu.room.as_str(),
+            &[(StateEventType::RoomEncryption, String::new())],
+            &rules,
+        )
+        .await?;
+        if !encryption.is_empty() {
+            return Ok(Err(
+                "the consortium refuses plaintext messages in encrypted rooms".into(),
+            ));
+        }
     }
     let version = match (&peek.create_version, room) {
         (Some(v), _) => v.clone(),

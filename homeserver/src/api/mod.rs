@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod consort;
 pub mod panic_net;
 pub mod router;
 pub mod ruma_wrapper;

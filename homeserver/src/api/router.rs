@@ -13,7 +13,7 @@ use http::{HeaderName, Method, header};
 use ruma::api::{Metadata, client as c, path_builder::PathBuilder};
 use tower_http::cors::{Any, CorsLayer};
 
-use super::{admin, client};
+use super::{admin, client, consort};
 use crate::{error::Error, state::AppState};
 
 type AppRouter = Router<Arc<AppState>>;
@@ -102,6 +102,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/_synapse/admin/v1/server_version",
             get(admin::server_version::server_version_route),
+        )
+        .route(
+            "/_consort/v1/keys/history/{user}",
+            get(consort::key_history::key_history_route),
         )
         .fallback(|| async { Error::unrecognized() })
         .method_not_allowed_fallback(|| async { Error::method_not_allowed() })

@@ -50,6 +50,14 @@ pub enum AdminCommand {
         #[arg(long)]
         pending: bool,
     },
+    /// Every key record of a user (of any organisation) in ledger order, as this node's
+    /// copy of the ledger holds it: height, index, transaction, organisation, change, keys.
+    KeyHistory {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The full user id.
+        user: String,
+    },
 }
 
 /// The node configuration to act on.
@@ -228,6 +236,30 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
             let user_id = accounts::local_user_id(&state, &localpart(&state, &user)?)?;
             accounts::approve(&state, &user_id, None).await?;
             println!("approved {user_id}");
+        }
+        AdminCommand::KeyHistory { config, user } => {
+            let state = open(&config).await?;
+            let user_id = UserId::parse(&user)?;
+            let pool = &state.db.pool;
+            let blocks = consort_chain::store::BlockStore::new(pool.clone());
+            for entry in consort_bridge::keys::read::key_log_of(pool, user_id.as_str()).await? {
+                let height = consort_bridge::position::height_of(entry.pos);
+                let index = consort_bridge::position::index_of(entry.pos);
+                let tx = blocks
+                    .block(height)
+                    .await?
+                    .and_then(|b| {
+                        b.block
+                            .txs
+                            .get(index as usize)
+                            .map(|t| t.hash().to_string())
+                    })
+                    .unwrap_or_else(|| "-".to_owned());
+                println!(
+                    "{height}\t{index}\t{tx}\t{}\t{}\t{}",
+                    entry.org, entry.kind, entry.detail
+                );
+            }
         }
         AdminCommand::ListUsers { config, pending } => {
             let state = open(&config).await?;

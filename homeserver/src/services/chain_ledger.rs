@@ -94,6 +94,16 @@ impl ChainLedger {
     pub fn applied_height(&self) -> u64 {
         *self.bridge.watch_applied().borrow()
     }
+
+    /// The hash of the transaction at (height, index), hex, when the node holds the block.
+    pub async fn tx_hash_at(&self, height: u64, index: u32) -> Result<Option<String>, LedgerError> {
+        let block = self
+            .node
+            .block(height)
+            .await
+            .map_err(|e| LedgerError::Unavailable(e.to_string()))?;
+        Ok(block.and_then(|b| b.txs.get(index as usize).map(|t| t.hash().to_string())))
+    }
 }
 
 #[async_trait]

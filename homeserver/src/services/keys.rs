@@ -376,6 +376,14 @@ pub async fn send_to_device(
             event_type: event_type.to_owned(),
             messages,
         });
+        let limit = state.chain()?.genesis().params.max_tx_bytes;
+        if record.encode().len() > limit {
+            return Err(Error::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorKind::TooLarge,
+                format!("To-device messages larger than {limit} bytes in one request"),
+            ));
+        }
         state
             .chain()?
             .submit_record(&record)
@@ -451,4 +459,42 @@ pub async fn device_deleted(state: &AppState, user: &str, device: &str) -> Resul
     };
     chain.submit_record(&record).await.map_err(key_error)?;
     Ok(())
+}
+
+/// One entry of a user's key history, as every node answers it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyHistoryEntry {
+    /// The block that carried the record.
+    pub height: u64,
+    /// The record's place in the block.
+    pub index: u32,
+    /// The transaction's hash (hex).
+    pub tx_hash: Option<String>,
+    /// The organisation that submitted it.
+    pub org: String,
+    /// What changed: `device_added`, `device_keys_replaced`, `device_removed`,
+    /// `cross_signing` or `signatures`.
+    pub kind: String,
+    /// The public keys involved.
+    pub detail: serde_json::Value,
+}
+
+/// Every key record of `user` in ledger order: Consort's key transparency log.
+pub async fn key_history(state: &AppState, user: &str) -> Result<Vec<KeyHistoryEntry>> {
+    let chain = state.chain()?;
+    let mut out = Vec::new();
+    for entry in read::key_log_of(chain.pool(), user).await.map_err(db)? {
+        let height = consort_bridge::position::height_of(entry.pos);
+        let index = consort_bridge::position::index_of(entry.pos);
+        out.push(KeyHistoryEntry {
+            height,
+            index,
+            tx_hash: chain.tx_hash_at(height, index).await?,
+            org: entry.org,
+            kind: entry.kind,
+            detail: serde_json::from_str(&entry.detail)
+                .map_err(|e| Error::Internal(format!("stored key log: {e}")))?,
+        });
+    }
+    Ok(out)
 }

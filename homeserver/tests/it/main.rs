@@ -13,6 +13,8 @@ mod consortium;
 mod devices;
 mod devnet;
 mod endpoints;
+mod keys;
+mod nio;
 mod profile_filter;
 mod rooms;
 mod rooms_bad_input;

@@ -197,6 +197,7 @@ async fn sdk_users_of_three_organisations_talk_end_to_end_encrypted() {
         .send(RoomMessageEventContent::text_plain("after bob left"))
         .await
         .expect("alice sends")
+        .response
         .event_id;
     let carol_sees = receive_decrypted(&carol, &room_id, "after bob left").await;
     assert_eq!(carol_sees, after);
@@ -295,6 +296,17 @@ async fn cross_signing_is_the_same_on_every_organisation() {
         .expect("query")
         .expect("identity");
     seen.verify().await.expect("bob verifies alice");
+    // Bob's client reads his signature back from the ledger.
+    let again = bob
+        .encryption()
+        .request_user_identity(&alice_id)
+        .await
+        .expect("query")
+        .expect("identity");
+    assert!(
+        again.is_verified(),
+        "bob's signature of alice's master key is on the ledger"
+    );
     let device = bob
         .encryption()
         .get_device(&alice_id, &alice_device)
