@@ -2,8 +2,9 @@
 //! key the clients publish goes through the ledger. Alice (org1) and Bob (org2) talk in a
 //! room that is encrypted from its creation and decrypt each other; Carol (org3) joins later
 //! and decrypts what follows; Bob's second device receives the room key; after Bob leaves he
-//! cannot decrypt what is sent; cross-signing bootstrapped on one organisation is seen with
-//! the same keys on the others, and a device it signs shows as cross-signed everywhere.
+//! cannot decrypt what is sent; afterwards no file of any node (databases, WAL, blocks) holds
+//! a message's text. Cross-signing bootstrapped on one organisation is seen with the same keys
+//! on the others, and a device it signs shows as cross-signed everywhere.
 
 use std::time::Duration;
 
@@ -222,7 +223,47 @@ async fn sdk_users_of_three_organisations_talk_end_to_end_encrypted() {
         .is_ok_and(|e| matches!(e.kind, TimelineEventKind::Decrypted(_)));
     assert!(!decrypted, "bob decrypted a message sent after he left");
 
+    // No plaintext anywhere: with every node stopped, no file of any node holds a message.
+    let mut c = c;
+    for k in 1..=3 {
+        c.kill(k).await;
+    }
+    let root = std::path::Path::new(&c.org(1).config.data_dir)
+        .parent()
+        .expect("the consortium's directory")
+        .to_owned();
+    let mut files = 0;
+    for marker in [
+        "secret from org1",
+        "secret from org2",
+        "welcome carol",
+        "after bob left",
+    ] {
+        files = assert_nowhere(&root, marker.as_bytes());
+    }
+    assert!(files > 5, "the nodes' files were read ({files})");
     c.shutdown().await;
+}
+
+/// Reads every file under `dir`; panics if one holds `marker`. Answers how many were read.
+fn assert_nowhere(dir: &std::path::Path, marker: &[u8]) -> usize {
+    let mut read = 0;
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            read += assert_nowhere(&path, marker);
+            continue;
+        }
+        let bytes = std::fs::read(&path).expect("read file");
+        assert!(
+            !bytes.windows(marker.len()).any(|w| w == marker),
+            "{} holds the plaintext {:?}",
+            path.display(),
+            String::from_utf8_lossy(marker)
+        );
+        read += 1;
+    }
+    read
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
