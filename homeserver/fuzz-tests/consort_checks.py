@@ -9,7 +9,8 @@ import schemathesis
 
 @schemathesis.check
 def json_answer(ctx, response, case):
-    """The answer's body parses as a JSON object, whatever the status."""
+    """The answer's body parses as JSON (an object, or the array some endpoints answer with),
+    whatever the status."""
     body = response.content or b""
     try:
         value = json.loads(body)
@@ -17,5 +18,7 @@ def json_answer(ctx, response, case):
         raise AssertionError(
             f"answer {response.status_code} is not JSON ({err}): {body[:200]!r}"
         ) from None
-    if not isinstance(value, dict):
-        raise AssertionError(f"answer {response.status_code} is JSON but not an object: {body[:200]!r}")
+    if not isinstance(value, (dict, list)):
+        raise AssertionError(
+            f"answer {response.status_code} is JSON but neither an object nor an array: {body[:200]!r}"
+        )

@@ -110,7 +110,28 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(|| async { Error::unrecognized() })
         .method_not_allowed_fallback(|| async { Error::method_not_allowed() })
         .layer(cors())
+        .layer(axum::middleware::from_fn(options_answer_json))
         .with_state(state)
+}
+
+/// `OPTIONS` (a CORS preflight, or a probe) answers `{}`, as Synapse does: every answer of a
+/// Matrix homeserver is JSON.
+async fn options_answer_json(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let options = request.method() == Method::OPTIONS;
+    let response = next.run(request).await;
+    if !options {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    axum::response::Response::from_parts(parts, axum::body::Body::from("{}"))
 }
 
 /// Every Matrix endpoint the node serves, in the order they are routed.
@@ -261,6 +282,42 @@ fn matrix_routes() -> Routes {
         client::keys::upload_signing_keys_route,
     );
     r.add::<c::keys::upload_signatures::v3::Request, _, _>(client::keys::upload_signatures_route);
+    r.add::<c::backup::create_backup_version::v3::Request, _, _>(
+        client::backup::create_backup_version_route,
+    );
+    r.add::<c::backup::get_latest_backup_info::v3::Request, _, _>(
+        client::backup::get_latest_backup_info_route,
+    );
+    r.add::<c::backup::get_backup_info::v3::Request, _, _>(client::backup::get_backup_info_route);
+    r.add::<c::backup::update_backup_version::v3::Request, _, _>(
+        client::backup::update_backup_version_route,
+    );
+    r.add::<c::backup::delete_backup_version::v3::Request, _, _>(
+        client::backup::delete_backup_version_route,
+    );
+    r.add::<c::backup::add_backup_keys::v3::Request, _, _>(client::backup::add_backup_keys_route);
+    r.add::<c::backup::add_backup_keys_for_room::v3::Request, _, _>(
+        client::backup::add_backup_keys_for_room_route,
+    );
+    r.add::<c::backup::add_backup_keys_for_session::v3::Request, _, _>(
+        client::backup::add_backup_keys_for_session_route,
+    );
+    r.add::<c::backup::get_backup_keys::v3::Request, _, _>(client::backup::get_backup_keys_route);
+    r.add::<c::backup::get_backup_keys_for_room::v3::Request, _, _>(
+        client::backup::get_backup_keys_for_room_route,
+    );
+    r.add::<c::backup::get_backup_keys_for_session::v3::Request, _, _>(
+        client::backup::get_backup_keys_for_session_route,
+    );
+    r.add::<c::backup::delete_backup_keys::v3::Request, _, _>(
+        client::backup::delete_backup_keys_route,
+    );
+    r.add::<c::backup::delete_backup_keys_for_room::v3::Request, _, _>(
+        client::backup::delete_backup_keys_for_room_route,
+    );
+    r.add::<c::backup::delete_backup_keys_for_session::v3::Request, _, _>(
+        client::backup::delete_backup_keys_for_session_route,
+    );
     r.add::<c::to_device::send_event_to_device::v3::Request, _, _>(
         client::to_device::send_to_device_route,
     );

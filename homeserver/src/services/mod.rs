@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod auth;
 pub mod chain_ledger;
 pub mod credentials;
+pub mod key_backup;
 pub mod keys;
 pub mod notifier;
 pub mod presence;

@@ -403,3 +403,55 @@ async fn a_consortium_that_refuses_plaintext_refuses_it_on_every_node() {
     }
     c.shutdown().await;
 }
+
+/// Prints what one new device with 50 one-time keys adds to every node's ledger (the block
+/// that carries the upload) and projection (the key rows); a measurement, not a timing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ledger_bytes_of_a_new_device_with_fifty_one_time_keys() {
+    let c = Consortium::start(2, Db::Sqlite, RegistrationMode::Open).await;
+    let alice = Device::of(register(&c.org(1).base_url, "alice").await).await;
+    let pool = &c.org(2).node.state.db.pool;
+    let blocks = |pool: &sqlx::AnyPool| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COALESCE(SUM(LENGTH(block)), 0) FROM chain_blocks")
+                .fetch_one(&pool)
+                .await
+                .expect("blocks")
+        }
+    };
+    let before = blocks(pool).await;
+    let one_time: serde_json::Map<String, Value> = (0..50)
+        .map(|i| (format!("signed_curve25519:K{i:04}"), alice.one_time_key()))
+        .collect();
+    let (status, answer) = alice
+        .upload(json!({"device_keys": alice.device_keys(), "one_time_keys": one_time}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["one_time_key_counts"]["signed_curve25519"], 50);
+    // Org 2 applies the block on its own.
+    for _ in 0..100 {
+        if count(&c, 2, "bridge_one_time_keys").await == 50 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(count(&c, 2, "bridge_one_time_keys").await, 50);
+    let block_bytes = blocks(pool).await - before;
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COALESCE(SUM(LENGTH(key_json)), 0) FROM bridge_one_time_keys) + \
+         (SELECT COALESCE(SUM(LENGTH(keys_json)), 0) FROM bridge_device_keys) + \
+         (SELECT COALESCE(SUM(LENGTH(detail)), 0) FROM bridge_key_log)",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("rows");
+    assert!(
+        block_bytes > 50 * 100,
+        "the block carries the keys: {block_bytes}"
+    );
+    eprintln!(
+        "one device with 50 one-time keys: {block_bytes} bytes of blocks, {rows} bytes of key rows per node"
+    );
+    c.shutdown().await;
+}

@@ -13,6 +13,7 @@ mod consortium;
 mod devices;
 mod devnet;
 mod endpoints;
+mod key_backup;
 mod keys;
 mod nio;
 mod profile_filter;

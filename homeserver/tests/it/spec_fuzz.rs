@@ -16,7 +16,7 @@ use crate::client::register;
 
 /// The specification files of what this node serves, fuzzed one after another.
 /// (`logout` last: it ends the fuzzing user's session.)
-const SPEC_FILES: [&str; 31] = [
+const SPEC_FILES: [&str; 35] = [
     "create_room",
     "room_send",
     "room_state",
@@ -47,6 +47,10 @@ const SPEC_FILES: [&str; 31] = [
     "profile",
     "device_management",
     "capabilities",
+    "keys",
+    "cross_signing",
+    "to_device",
+    "key_backup",
     "logout",
 ];
 

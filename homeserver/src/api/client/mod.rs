@@ -1,6 +1,7 @@
 //! Handlers of the Matrix client-server API, one per endpoint, grouped like ruma's modules.
 
 pub mod account;
+pub mod backup;
 pub mod config;
 pub mod device;
 pub mod directory;
