@@ -20,7 +20,16 @@ fn key(first_message_index: u64, forwarded_count: u64, is_verified: bool, tag: &
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn key_backup_versions_and_keys() {
-    let c = Consortium::start(1, Db::Sqlite, RegistrationMode::Open).await;
+    key_backup(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn key_backup_versions_and_keys_on_postgres() {
+    key_backup(Db::Postgres).await;
+}
+
+async fn key_backup(db: Db) {
+    let c = Consortium::start(1, db, RegistrationMode::Open).await;
     let alice = register(&c.org(1).base_url, "alice").await;
     let room = "!room:org1.localhost";
     let algorithm = json!({"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2", "auth_data": {"public_key": "abc"}});

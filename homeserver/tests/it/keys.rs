@@ -112,7 +112,16 @@ async fn count(c: &Consortium, org: usize, table: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn keys_are_checked_claimed_once_and_seen_alike_by_every_organisation() {
-    let c = Consortium::start(3, Db::Sqlite, RegistrationMode::Open).await;
+    keys_across_organisations(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_are_checked_claimed_once_and_seen_alike_on_postgres() {
+    keys_across_organisations(Db::Postgres).await;
+}
+
+async fn keys_across_organisations(db: Db) {
+    let c = Consortium::start(3, db, RegistrationMode::Open).await;
     let alice = Device::of(register(&c.org(1).base_url, "alice").await).await;
     let bob = register(&c.org(2).base_url, "bob").await;
     let carol = register(&c.org(3).base_url, "carol").await;
