@@ -33,10 +33,13 @@ fn parse_version(version: &str) -> Result<i64> {
     version.parse().map_err(|_| unknown_version(version))
 }
 
-/// The algorithm name of a `{algorithm, auth_data}` object.
+/// The algorithm name of a `{algorithm, auth_data}` object; both must be there.
 fn algorithm_name(json: &str) -> Result<String> {
     let value: serde_json::Value =
         serde_json::from_str(json).map_err(|e| Error::bad_json(e.to_string()))?;
+    if !value["auth_data"].is_object() {
+        return Err(Error::bad_json("The backup needs an auth_data object"));
+    }
     value["algorithm"]
         .as_str()
         .map(str::to_owned)

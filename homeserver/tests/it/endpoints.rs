@@ -70,6 +70,8 @@ impl Context {
                     "ruleid" => "org.consort.walked".to_owned(),
                     "keyname" | "field" => "displayname".to_owned(),
                     "receipttype" => "m.read".to_owned(),
+                    "version" => "1".to_owned(),
+                    "sessionid" => "walked-session".to_owned(),
                     other => panic!("no value for path parameter {other} of {}", endpoint.path),
                 };
                 enc(&value)

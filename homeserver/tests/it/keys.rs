@@ -438,9 +438,9 @@ async fn ledger_bytes_of_a_new_device_with_fifty_one_time_keys() {
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["one_time_key_counts"]["signed_curve25519"], 50);
-    // Org 2 applies the block on its own.
-    for _ in 0..100 {
-        if count(&c, 2, "bridge_one_time_keys").await == 50 {
+    // Org 2 stores and applies the block on its own.
+    for _ in 0..250 {
+        if count(&c, 2, "bridge_one_time_keys").await == 50 && blocks(pool).await > before {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
