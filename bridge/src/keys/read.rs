@@ -212,3 +212,26 @@ pub async fn has_device(pool: &AnyPool, user: &str, device: &str) -> Result<bool
             .is_some(),
     )
 }
+
+/// Users who joined (or were invited to) a room `user` is joined to at a position in
+/// `[from, to)`: their devices are news to `user`'s clients, as in Synapse's
+/// `device_lists.changed`.
+pub async fn users_newly_in_rooms_with(
+    pool: &AnyPool,
+    user: &str,
+    from: i64,
+    to: i64,
+) -> Result<BTreeSet<String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT e.state_key FROM bridge_room_events e \
+         JOIN bridge_memberships mine ON mine.room_id = e.room_id \
+         WHERE mine.user_id = $1 AND mine.membership = 'join' AND e.event_type = 'm.room.member' \
+         AND e.membership IN ('join', 'invite') AND e.pos >= $2 AND e.pos < $3",
+    )
+    .bind(user)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(|r| r.try_get(0)).collect()
+}

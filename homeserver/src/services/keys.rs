@@ -256,7 +256,8 @@ pub async fn claim(
 }
 
 /// The users whose device lists changed in `[from, to)` and who share a room with `sender`
-/// (the sender included).
+/// (the sender included), and those who joined or were invited to one of the sender's rooms
+/// then: a client that looked up their keys before they had any learns to look again.
 pub async fn changed_users(
     state: &AppState,
     sender: &Sender,
@@ -264,17 +265,21 @@ pub async fn changed_users(
     to: i64,
 ) -> Result<Vec<String>> {
     let pool = state.chain()?.pool();
+    let user = sender.user_id.as_str();
+    let mut out = read::users_newly_in_rooms_with(pool, user, from, to)
+        .await
+        .map_err(db)?;
     let changed = read::device_list_changes(pool, from, to)
         .await
         .map_err(db)?;
-    if changed.is_empty() {
-        return Ok(Vec::new());
+    if !changed.is_empty() {
+        let mut near: BTreeSet<String> = read::users_sharing_rooms_with(pool, user)
+            .await
+            .map_err(db)?;
+        near.insert(user.to_owned());
+        out.extend(changed.intersection(&near).cloned());
     }
-    let mut near: BTreeSet<String> = read::users_sharing_rooms_with(pool, sender.user_id.as_str())
-        .await
-        .map_err(db)?;
-    near.insert(sender.user_id.to_string());
-    Ok(changed.intersection(&near).cloned().collect())
+    Ok(out.into_iter().collect())
 }
 
 /// `/keys/device_signing/upload`: a user's cross-signing keys, on the ledger.

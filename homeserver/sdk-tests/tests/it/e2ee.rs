@@ -357,3 +357,86 @@ async fn cross_signing_is_the_same_on_every_organisation() {
     assert!(device.is_verified(), "alice's device is verified for bob");
     c.shutdown().await;
 }
+
+/// Element Web's crypto stack (matrix-js-sdk 43 with its Rust crypto, in Node:
+/// `homeserver/js-sdk-tests/`) on org1 and a matrix-sdk user on org2, in a room encrypted at
+/// creation: each decrypts the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "not passing yet: the matrix-js-sdk client never receives the room key of the \
+            matrix-sdk user's first message (no to-device message reaches it)"]
+async fn element_webs_crypto_stack_and_matrix_sdk_decrypt_each_other() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../js-sdk-tests");
+    let setup = std::process::Command::new("bash")
+        .arg(dir.join("setup.sh"))
+        .status()
+        .expect("run js-sdk-tests/setup.sh");
+    assert!(setup.success(), "js-sdk-tests/setup.sh failed");
+
+    let c = Consortium::start_with(2, Db::Sqlite, RegistrationMode::Open, |config| {
+        config.encryption_default = EncryptionDefault::Invite;
+    })
+    .await;
+    // Jane's account only: her device is the one matrix-js-sdk logs in.
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/_matrix/client/v3/register", c.org(1).base_url))
+        .json(&serde_json::json!({
+            "username": "jane",
+            "password": "jane-password-1",
+            "auth": {"type": "m.login.dummy"},
+            "inhibit_login": true,
+        }))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("register answer");
+    let jane_id = UserId::parse(answer["user_id"].as_str().expect("user id")).expect("id");
+    let bob = user(&c.org(2).base_url, "bob").await;
+    bob.sync_once(SyncSettings::default()).await.expect("sync");
+    let mut request = CreateRoomRequest::new();
+    request.preset = Some(RoomPreset::PrivateChat);
+    request.invite = vec![jane_id.clone()];
+    let room = bob.create_room(request).await.expect("create");
+    let room_id = room.room_id().to_owned();
+
+    let work = tempfile::tempdir().expect("tempdir");
+    let config = work.path().join("config.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "base_url": c.org(1).base_url,
+            "user": "jane",
+            "password": "jane-password-1",
+            "room_id": room_id,
+            "expect": "hello jane, from matrix-sdk on org2",
+            "reply": "hello bob, from matrix-js-sdk on org1",
+        })
+        .to_string(),
+    )
+    .expect("config");
+    let script = tokio::process::Command::new("node")
+        .arg(dir.join("e2ee-chat.mjs"))
+        .arg(&config)
+        .kill_on_drop(true)
+        .output();
+    let chat = tokio::spawn(async move {
+        see_joined(&bob, &room_id, &jane_id).await;
+        room.send(RoomMessageEventContent::text_plain(
+            "hello jane, from matrix-sdk on org2",
+        ))
+        .await
+        .expect("bob sends");
+        receive_decrypted(&bob, &room_id, "hello bob, from matrix-js-sdk on org1").await;
+    });
+    let (output, chat) = tokio::join!(script, chat);
+    let output = output.expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        chat.is_ok() && output.status.success() && stdout.contains("PASS"),
+        "matrix-sdk side: {chat:?}; matrix-js-sdk side ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    c.shutdown().await;
+}
