@@ -300,6 +300,30 @@ async fn cross_signing_is_the_same_on_every_organisation() {
         .to_base64();
 
     for other in [&bob, &carol] {
+        // Each node applies the bootstrap's blocks on its own: ask until this one has.
+        let mut signed = false;
+        for _ in 0..50 {
+            other
+                .encryption()
+                .request_user_identity(&alice_id)
+                .await
+                .expect("query");
+            let device = other
+                .encryption()
+                .get_device(&alice_id, &alice_device)
+                .await
+                .expect("device");
+            if device.is_some_and(|d| d.is_cross_signed_by_owner()) {
+                signed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            signed,
+            "{:?} sees alice's device cross-signed",
+            other.user_id()
+        );
         let seen = other
             .encryption()
             .request_user_identity(&alice_id)
