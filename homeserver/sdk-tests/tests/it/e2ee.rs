@@ -23,6 +23,15 @@ use matrix_sdk::{Client, RoomState};
 
 use crate::support::{client, user};
 
+/// A consortium of `n` organisations with the product's default: private rooms and direct
+/// chats encrypted from their creation.
+async fn encrypted_consortium(n: usize) -> Consortium {
+    Consortium::start_with(n, Db::Sqlite, RegistrationMode::Open, |config| {
+        config.encryption_default = EncryptionDefault::Invite;
+    })
+    .await
+}
+
 /// Syncs `c` until one of its syncs carries a decrypted message `body` in `room`; answers the
 /// event's id. Panics when the message arrives but cannot be decrypted, or never arrives.
 async fn receive_decrypted(c: &Client, room: &OwnedRoomId, body: &str) -> OwnedEventId {
@@ -92,10 +101,7 @@ async fn see_joined(c: &Client, room: &OwnedRoomId, user: &UserId) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sdk_users_of_three_organisations_talk_end_to_end_encrypted() {
-    let c = Consortium::start_with(3, Db::Sqlite, RegistrationMode::Open, |config| {
-        config.encryption_default = EncryptionDefault::Invite;
-    })
-    .await;
+    let c = encrypted_consortium(3).await;
     let alice = user(&c.org(1).base_url, "alice").await;
     let bob = user(&c.org(2).base_url, "bob").await;
     let carol = user(&c.org(3).base_url, "carol").await;
@@ -268,10 +274,7 @@ fn assert_nowhere(dir: &std::path::Path, marker: &[u8]) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cross_signing_is_the_same_on_every_organisation() {
-    let c = Consortium::start_with(3, Db::Sqlite, RegistrationMode::Open, |config| {
-        config.encryption_default = EncryptionDefault::Invite;
-    })
-    .await;
+    let c = encrypted_consortium(3).await;
     let alice = user(&c.org(1).base_url, "alice").await;
     let bob = user(&c.org(2).base_url, "bob").await;
     let carol = user(&c.org(3).base_url, "carol").await;
@@ -396,10 +399,7 @@ async fn element_webs_crypto_stack_and_matrix_sdk_decrypt_each_other() {
         .expect("run js-sdk-tests/setup.sh");
     assert!(setup.success(), "js-sdk-tests/setup.sh failed");
 
-    let c = Consortium::start_with(2, Db::Sqlite, RegistrationMode::Open, |config| {
-        config.encryption_default = EncryptionDefault::Invite;
-    })
-    .await;
+    let c = encrypted_consortium(2).await;
     // Jane's account only: her device is the one matrix-js-sdk logs in.
     let answer: serde_json::Value = reqwest::Client::new()
         .post(format!("{}/_matrix/client/v3/register", c.org(1).base_url))
