@@ -4,7 +4,7 @@
 // waits for the peer's message and checks that it arrived encrypted and was decrypted, then
 // answers with an encrypted reply. Prints PASS; exits non-zero with the reason otherwise.
 //
-// Usage: node e2ee-chat.mjs CONFIG.json
+// Usage: node e2ee-chat.mjs CONFIG.json   (JS_SDK_DEBUG=1 logs every request and /sync answer)
 //   {"base_url", "user", "password", "room_id", "expect", "reply"}
 import "fake-indexeddb/auto";
 import { readFileSync } from "node:fs";
@@ -43,7 +43,23 @@ const login = await sdk
         initial_device_display_name: "matrix-js-sdk test",
     });
 log("logged in", login.user_id, login.device_id);
+const debugFetch = async (url, init) => {
+    const res = await fetch(url, init);
+    if (process.env.JS_SDK_DEBUG) {
+        const u = String(url);
+        const clone = res.clone();
+        const text = await clone.text();
+        if (u.includes("/sync")) {
+            const j = JSON.parse(text);
+            log("sync", res.status, "to_device", JSON.stringify(j.to_device ?? null).slice(0, 400), "dl", JSON.stringify(j.device_lists ?? null), "otk", JSON.stringify(j.device_one_time_keys_count ?? null));
+        } else {
+            log(init?.method ?? "GET", u.replace(config.base_url, ""), res.status, (init?.body ? String(init.body).slice(0, 300) : ""), "->", text.slice(0, 300));
+        }
+    }
+    return res;
+};
 const client = sdk.createClient({
+    fetchFn: debugFetch,
     baseUrl: config.base_url,
     userId: login.user_id,
     deviceId: login.device_id,
@@ -68,6 +84,21 @@ await new Promise((resolve) => {
     client.startClient({ initialSyncLimit: 10 });
 });
 log("first sync done");
+
+// The Rust crypto publishes this device's keys from its outgoing-request loop, a moment after
+// the first sync. Join only once they are on the server: a peer that encrypts for the room
+// before then has no device of ours to share its room key with (the same holds on Synapse).
+for (let i = 0; ; i++) {
+    const answer = await fetch(`${config.base_url}/_matrix/client/v3/keys/query`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${login.access_token}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ device_keys: { [login.user_id]: [login.device_id] } }),
+    }).then((r) => r.json());
+    if (answer.device_keys?.[login.user_id]?.[login.device_id]) break;
+    if (i > 600) fail("this device's keys were never published");
+    await new Promise((r) => setTimeout(r, 100));
+}
+log("device keys published");
 
 // Join once the invite is there.
 for (let i = 0; ; i++) {

@@ -389,8 +389,6 @@ async fn cross_signing_is_the_same_on_every_organisation() {
 /// `homeserver/js-sdk-tests/`) on org1 and a matrix-sdk user on org2, in a room encrypted at
 /// creation: each decrypts the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "not passing yet: the matrix-js-sdk client never receives the room key of the \
-            matrix-sdk user's first message (no to-device message reaches it)"]
 async fn element_webs_crypto_stack_and_matrix_sdk_decrypt_each_other() {
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../js-sdk-tests");
     let setup = std::process::Command::new("bash")
