@@ -4,7 +4,9 @@
 //
 // Hydrogen logs in through its login form, opens the room and sends `message`; the peer, a plain
 // client-server API client, waits for that message with /sync, answers with `reply`, and the
-// test waits until the reply is shown in Hydrogen's timeline. Exit 0 on success, 1 on failure
+// test waits until the reply is shown in Hydrogen's timeline. With `peer.external`, the peer is
+// another program (e.g. a matrix-sdk client in an encrypted room): it must see `message` and
+// answer with `reply` by itself, and this script only waits for the reply in Hydrogen. Exit 0 on success, 1 on failure
 // (after saving a screenshot, the browser console and the request log in screenshot_dir),
 // 2 on a bad command line or config. See README.md.
 import { createServer, request as httpRequest } from "node:http";
@@ -34,7 +36,7 @@ function loadConfig(path) {
     for (const k of ["homeserver", "user", "password", "room_id", "message", "reply", "screenshot_dir"]) {
         if (typeof cfg[k] !== "string" || !cfg[k]) usage(`config: "${k}" must be a non-empty string`);
     }
-    for (const k of ["base_url", "access_token", "user_id"]) {
+    for (const k of cfg.peer?.external === true ? [] : ["base_url", "access_token", "user_id"]) {
         if (typeof cfg.peer?.[k] !== "string" || !cfg.peer[k]) usage(`config: "peer.${k}" must be a non-empty string`);
     }
     cfg.step_timeout_ms ??= 60_000;
@@ -121,7 +123,7 @@ function listen(handler) {
 
 // ---------------------------------------------------------------------------------------------
 // The peer: raw client-server API with fetch.
-const peerBase = cfg.peer.base_url.replace(/\/+$/, "");
+const peerBase = (cfg.peer.base_url ?? "").replace(/\/+$/, "");
 
 async function peerCall(method, path, body, timeoutMs = 30_000) {
     const res = await fetch(peerBase + path, {
@@ -228,7 +230,8 @@ async function run() {
     const hsUrl = `http://127.0.0.1:${proxyServer.address().port}`;
     log(`app at ${appUrl}, homeserver ${cfg.homeserver} via logging proxy ${hsUrl}`);
 
-    const peerSince = await step("peer syncs", peerSyncToken);
+    const external = cfg.peer.external === true;
+    const peerSince = external ? null : await step("peer syncs", peerSyncToken);
 
     await step("launch chromium", async () => {
         userDataDir = mkdtempSync(join(tmpdir(), "hydrogen-chat-"));
@@ -246,6 +249,14 @@ async function run() {
         page = context.pages()[0] ?? await context.newPage();
         page.on("console", m => consoleLog.push(`[${m.type()}] ${m.text()}`));
         page.on("pageerror", e => consoleLog.push(`[pageerror] ${e.message}\n${e.stack ?? ""}`));
+        // Calls that bypass the proxy (a .well-known base_url sends Hydrogen straight to the
+        // homeserver) are logged from the browser's side.
+        page.on("response", r => {
+            const url = r.url();
+            if (!url.startsWith(appUrl) && !url.startsWith(hsUrl)) {
+                requestLog.push(`[direct] ${r.request().method()} ${redact(url)} -> ${r.status()}`);
+            }
+        });
         page.on("requestfailed", r => consoleLog.push(`[requestfailed] ${r.method()} ${redact(r.url())}: ${r.failure()?.errorText}`));
     });
 
@@ -273,8 +284,20 @@ async function run() {
         // Room list entries link to #/session/<id>/open-room/<encoded room id>.
         const link = page.locator(`.RoomList a[href$="/open-room/${encodeURIComponent(cfg.room_id)}"]`);
         await link.click();
+        if (cfg.accept_invite) {
+            // The invite view ("… wants to chat with you." for a direct chat) and its button.
+            await page.locator(".InviteView").waitFor();
+            await page.locator(".InviteView").getByRole("button", { name: "Accept" }).click();
+        }
         await page.locator(".MessageComposer textarea").waitFor();
     });
+
+    if (cfg.expect_encrypted) {
+        await step("Hydrogen treats the room as encrypted", async () => {
+            // Hydrogen's composer says so once the room's m.room.encryption state is known.
+            await page.locator('.MessageComposer textarea[placeholder^="Send an encrypted message"]').waitFor();
+        });
+    }
 
     await step("send the message from Hydrogen", async () => {
         const composer = page.locator(".MessageComposer textarea");
@@ -284,6 +307,13 @@ async function run() {
         // The local echo; the peer check below is what proves it reached the server.
         await timelineMessage(cfg.message).nth(before).waitFor();
     });
+
+    if (external) {
+        await step("Hydrogen shows the reply of the external peer", async () => {
+            await timelineMessage(cfg.reply).waitFor({ timeout: Math.max(timeout, 120_000) });
+        });
+        return;
+    }
 
     const sent = await step("peer receives the message", async () => {
         return await peerWaitForMessage(peerSince, cfg.message, `@${cfg.user}:`, Date.now() + timeout);

@@ -311,6 +311,46 @@ impl<R: OutgoingResponse> IntoResponse for RumaResponse<R> {
     }
 }
 
+/// A typed response that always carries some object fields ruma leaves out when they are empty.
+/// Synapse always sends them, and clients read them unconditionally: Hydrogen reads
+/// `Object.keys(response.failures)` of `/keys/claim`, and throws when the field is absent.
+#[derive(Debug)]
+pub struct WithEmptyFields<R> {
+    /// The response ruma serializes.
+    pub response: R,
+    /// Top-level fields set to `{}` when ruma's JSON does not have them.
+    pub fields: &'static [&'static str],
+}
+
+impl<R: OutgoingResponse> IntoResponse for WithEmptyFields<R> {
+    fn into_response(self) -> Response {
+        let response = match self.response.try_into_http_response::<BytesMut>() {
+            Ok(response) => response,
+            Err(err) => {
+                return Error::Internal(format!("cannot serialize response: {err}"))
+                    .into_response();
+            }
+        };
+        let (parts, body) = response.into_parts();
+        let mut json: serde_json::Map<String, serde_json::Value> =
+            match serde_json::from_slice(&body) {
+                Ok(json) => json,
+                Err(err) => {
+                    return Error::Internal(format!("response is not a JSON object: {err}"))
+                        .into_response();
+                }
+            };
+        for field in self.fields {
+            json.entry(*field)
+                .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        }
+        let body = serde_json::to_vec(&json).unwrap_or_default();
+        let mut response = Response::from_parts(parts, axum::body::Body::from(body));
+        response.headers_mut().remove(header::CONTENT_LENGTH);
+        response
+    }
+}
+
 impl<R> From<R> for RumaResponse<R> {
     fn from(response: R) -> Self {
         Self(response)

@@ -25,7 +25,7 @@ use crate::support::{client, user};
 
 /// A consortium of `n` organisations with the product's default: private rooms and direct
 /// chats encrypted from their creation.
-async fn encrypted_consortium(n: usize) -> Consortium {
+pub(crate) async fn encrypted_consortium(n: usize) -> Consortium {
     Consortium::start_with(n, Db::Sqlite, RegistrationMode::Open, |config| {
         config.encryption_default = EncryptionDefault::Invite;
     })
@@ -34,7 +34,7 @@ async fn encrypted_consortium(n: usize) -> Consortium {
 
 /// Syncs `c` until one of its syncs carries a decrypted message `body` in `room`; answers the
 /// event's id. Panics when the message arrives but cannot be decrypted, or never arrives.
-async fn receive_decrypted(c: &Client, room: &OwnedRoomId, body: &str) -> OwnedEventId {
+pub(crate) async fn receive_decrypted(c: &Client, room: &OwnedRoomId, body: &str) -> OwnedEventId {
     let mut settings = SyncSettings::default().timeout(Duration::from_secs(5));
     for _ in 0..40 {
         let response = c.sync_once(settings.clone()).await.expect("sync");

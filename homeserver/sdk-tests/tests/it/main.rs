@@ -6,6 +6,7 @@ mod support;
 
 mod approval;
 mod e2ee;
+mod hydrogen_e2ee;
 mod preview;
 mod rooms;
 mod session;

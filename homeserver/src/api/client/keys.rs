@@ -13,7 +13,7 @@ use ruma::serde::Raw;
 use ruma::{OneTimeKeyAlgorithm, OwnedDeviceId, OwnedOneTimeKeyId, OwnedUserId, UInt};
 
 use super::{AppStateRef, RouteResult};
-use crate::api::ruma_wrapper::Ruma;
+use crate::api::ruma_wrapper::{Ruma, WithEmptyFields};
 use crate::error::{Error, Result};
 use crate::services::auth::Sender;
 use crate::services::keys::{self, KeyList};
@@ -81,7 +81,7 @@ pub async fn one_time_key_counts(
 pub async fn get_keys_route(
     State(state): AppStateRef,
     body: Ruma<get_keys::v3::Request>,
-) -> RouteResult<get_keys::v3::Response> {
+) -> Result<WithEmptyFields<get_keys::v3::Response>> {
     let sender = body.sender()?;
     let asked: BTreeMap<String, Vec<String>> = body
         .body
@@ -108,7 +108,10 @@ pub async fn get_keys_route(
             target.insert(user_id(&user)?, raw(&json)?);
         }
     }
-    Ok(response.into())
+    Ok(WithEmptyFields {
+        response,
+        fields: &["failures", "device_keys"],
+    })
 }
 
 fn user_id(user: &str) -> Result<OwnedUserId> {
@@ -119,7 +122,7 @@ fn user_id(user: &str) -> Result<OwnedUserId> {
 pub async fn claim_keys_route(
     State(state): AppStateRef,
     body: Ruma<claim_keys::v3::Request>,
-) -> RouteResult<claim_keys::v3::Response> {
+) -> Result<WithEmptyFields<claim_keys::v3::Response>> {
     let sender = body.sender()?;
     let asked: BTreeMap<String, BTreeMap<String, String>> = body
         .body
@@ -147,7 +150,10 @@ pub async fn claim_keys_route(
         }
         one_time_keys.insert(user_id(&user)?, per_device);
     }
-    Ok(claim_keys::v3::Response::new(one_time_keys).into())
+    Ok(WithEmptyFields {
+        response: claim_keys::v3::Response::new(one_time_keys),
+        fields: &["failures", "one_time_keys"],
+    })
 }
 
 /// `GET /_matrix/client/v3/keys/changes`
@@ -195,7 +201,7 @@ pub async fn upload_signing_keys_route(
 pub async fn upload_signatures_route(
     State(state): AppStateRef,
     body: Ruma<upload_signatures::v3::Request>,
-) -> RouteResult<upload_signatures::v3::Response> {
+) -> Result<WithEmptyFields<upload_signatures::v3::Response>> {
     let sender = body.sender()?;
     let mut signed = Vec::new();
     for (user, keys) in &body.body.signed_keys {
@@ -204,5 +210,8 @@ pub async fn upload_signatures_route(
         }
     }
     keys::upload_signatures(&state, sender, signed).await?;
-    Ok(upload_signatures::v3::Response::new().into())
+    Ok(WithEmptyFields {
+        response: upload_signatures::v3::Response::new(),
+        fields: &["failures"],
+    })
 }
