@@ -235,3 +235,43 @@ pub async fn users_newly_in_rooms_with(
     .await?;
     rows.iter().map(|r| r.try_get(0)).collect()
 }
+
+/// Users who may have stopped sharing every room with `user` at a position in `[from, to)`:
+/// those who left or were banned from a room `user` is in (or was in), and, when `user`
+/// left a room, that room's members. The caller keeps those who share no room any more:
+/// Synapse's `device_lists.left`.
+pub async fn users_maybe_gone_from_rooms_with(
+    pool: &AnyPool,
+    user: &str,
+    from: i64,
+    to: i64,
+) -> Result<BTreeSet<String>, sqlx::Error> {
+    let others_left = sqlx::query(
+        "SELECT DISTINCT e.state_key FROM bridge_room_events e \
+         JOIN bridge_memberships mine ON mine.room_id = e.room_id \
+         WHERE mine.user_id = $1 AND e.event_type = 'm.room.member' \
+         AND e.membership IN ('leave', 'ban') AND e.pos >= $2 AND e.pos < $3",
+    )
+    .bind(user)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    let rooms_i_left = sqlx::query(
+        "SELECT DISTINCT other.user_id FROM bridge_room_events e \
+         JOIN bridge_memberships other ON other.room_id = e.room_id \
+         WHERE e.state_key = $1 AND e.event_type = 'm.room.member' \
+         AND e.membership IN ('leave', 'ban') AND e.pos >= $2 AND e.pos < $3 \
+         AND other.membership = 'join'",
+    )
+    .bind(user)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    others_left
+        .iter()
+        .chain(rooms_i_left.iter())
+        .map(|r| r.try_get(0))
+        .collect()
+}

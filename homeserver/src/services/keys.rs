@@ -282,6 +282,31 @@ pub async fn changed_users(
     Ok(out.into_iter().collect())
 }
 
+/// Users who shared a room with the syncing user at `from` and share none at `to` (as
+/// `device_lists.left`): their devices need no more tracking.
+pub async fn left_users(
+    state: &AppState,
+    sender: &Sender,
+    from: i64,
+    to: i64,
+) -> Result<Vec<String>> {
+    let pool = state.chain()?.pool();
+    let user = sender.user_id.as_str();
+    let gone = read::users_maybe_gone_from_rooms_with(pool, user, from, to)
+        .await
+        .map_err(db)?;
+    if gone.is_empty() {
+        return Ok(Vec::new());
+    }
+    let near = read::users_sharing_rooms_with(pool, user)
+        .await
+        .map_err(db)?;
+    Ok(gone
+        .into_iter()
+        .filter(|u| u != user && !near.contains(u))
+        .collect())
+}
+
 /// `/keys/device_signing/upload`: a user's cross-signing keys, on the ledger.
 pub async fn upload_cross_signing(
     state: &AppState,

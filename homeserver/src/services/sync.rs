@@ -76,6 +76,8 @@ pub struct SyncResult {
     /// Users whose device lists changed since the request's token (sharing a room with the
     /// requester).
     pub device_lists_changed: Vec<String>,
+    /// Users who no longer share any room with the requester since the request's token.
+    pub device_lists_left: Vec<String>,
 }
 
 impl SyncResult {
@@ -86,6 +88,7 @@ impl SyncResult {
             && self.account_data.events.is_empty()
             && self.to_device.is_empty()
             && self.device_lists_changed.is_empty()
+            && self.device_lists_left.is_empty()
     }
 }
 
@@ -526,6 +529,7 @@ async fn compute(state: &AppState, sender: &Sender, req: &SyncRequest) -> Result
     }
     if let Some(from) = since_pos {
         result.device_lists_changed = keys::changed_users(state, sender, from, to.end()).await?;
+        result.device_lists_left = keys::left_users(state, sender, from, to.end()).await?;
     }
 
     let types = &req.filter.account_data;

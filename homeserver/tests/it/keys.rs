@@ -334,6 +334,36 @@ async fn a_device_list_change_reaches_another_organisation_in_the_next_sync() {
         "device key upload on org1 to device_lists.changed on org3: {:?}",
         started.elapsed()
     );
+
+    // Carol leaves their only shared room: alice's next sync names her in `left`, and
+    // /keys/changes over the same range says the same (as Synapse).
+    let before = alice.user.sync(None, 0).await;
+    let from = before["next_batch"].as_str().expect("token").to_owned();
+    let (status, answer) = carol.room_action(&room, "leave", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let mut since = from.clone();
+    let mut left = false;
+    for _ in 0..40 {
+        let sync = alice.user.sync(Some(&since), 5000).await;
+        since = sync["next_batch"].as_str().expect("token").to_owned();
+        if sync["device_lists"]["left"]
+            .as_array()
+            .is_some_and(|l| l.contains(&json!(carol.user_id)))
+        {
+            left = true;
+            break;
+        }
+    }
+    assert!(left, "alice's sync names carol in device_lists.left");
+    let changes = alice
+        .user
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/keys/changes?from={from}&to={since}"),
+            None,
+        )
+        .await;
+    assert_eq!(changes["left"], json!([carol.user_id]), "{changes}");
     c.shutdown().await;
 }
 

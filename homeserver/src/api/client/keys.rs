@@ -165,11 +165,9 @@ pub async fn get_key_changes_route(
     let from = parse_boundary(&body.body.from)?;
     let to = parse_boundary(&body.body.to)?;
     let changed = keys::changed_users(&state, sender, from, to.max(from)).await?;
-    let changed = changed
-        .iter()
-        .map(|u| user_id(u))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(get_key_changes::v3::Response::new(changed, Vec::new()).into())
+    let left = keys::left_users(&state, sender, from, to.max(from)).await?;
+    let ids = |users: Vec<String>| users.iter().map(|u| user_id(u)).collect::<Result<Vec<_>>>();
+    Ok(get_key_changes::v3::Response::new(ids(changed)?, ids(left)?).into())
 }
 
 /// `POST /_matrix/client/v3/keys/device_signing/upload`: the first upload needs no

@@ -83,5 +83,10 @@ pub async fn sync_events_route(
             .map_err(|e| Error::Internal(format!("stored user id: {e}")))?;
         response.device_lists.changed.push(user);
     }
+    for user in &result.device_lists_left {
+        let user = OwnedUserId::try_from(user.as_str())
+            .map_err(|e| Error::Internal(format!("stored user id: {e}")))?;
+        response.device_lists.left.push(user);
+    }
     Ok(response.into())
 }
