@@ -139,13 +139,16 @@ pub fn init_dir(
     base_port: u16,
     chain_id: &str,
 ) -> Result<Genesis, String> {
+    init_dir_with_ports(dir, &local_ports(orgs, base_port)?, chain_id)
+}
+
+/// The ports [`init_dir`] gives `orgs` organisations from `base_port` on: `base_port + 2(K-1)`
+/// for consensus and the next one for transaction gossip.
+pub fn local_ports(orgs: usize, base_port: u16) -> Result<Vec<LocalPorts>, String> {
     if orgs == 0 {
         return Err("a consortium needs at least one organisation".into());
     }
-    if dir.join("genesis.json").exists() {
-        return Err(format!("{} already holds a consortium", dir.display()));
-    }
-    let ports: Vec<LocalPorts> = (0..orgs)
+    (0..orgs)
         .map(|i| {
             let p = base_port as usize + 2 * i;
             if p + 1 > u16::MAX as usize {
@@ -156,8 +159,7 @@ pub fn init_dir(
                 gossip: (p + 1) as u16,
             })
         })
-        .collect::<Result<_, _>>()?;
-    init_dir_with_ports(dir, &ports, chain_id)
+        .collect()
 }
 
 /// Like [`init_dir`], with explicit ports per organisation.

@@ -6,9 +6,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use consort_chain::bench::{BenchOptions, run as run_bench};
-use consort_chain::local::{init_dir, load_org_dir};
+use consort_chain::local::{init_dir_with_app, load_org_dir, local_ports};
 use consort_chain::store::{BlockStore, connect_and_migrate};
 use consort_chain::{ChainNode, Genesis};
+
+use super::genesis_policy::GenesisPolicy;
 
 /// Ledger commands.
 #[derive(Debug, Subcommand)]
@@ -28,6 +30,9 @@ pub enum ChainCommand {
         /// Chain id.
         #[arg(long, default_value = "consort-local")]
         chain_id: String,
+        /// Consortium-wide settings.
+        #[command(flatten)]
+        policy: GenesisPolicy,
     },
     /// Run one organisation's validator from its directory until Ctrl-C.
     Start {
@@ -74,8 +79,11 @@ pub async fn run(cmd: ChainCommand) -> anyhow::Result<()> {
             dir,
             base_port,
             chain_id,
+            policy,
         } => {
-            let genesis = init_dir(&dir, orgs, base_port, &chain_id).map_err(anyhow::Error::msg)?;
+            let ports = local_ports(orgs, base_port).map_err(anyhow::Error::msg)?;
+            let genesis = init_dir_with_app(&dir, &ports, &chain_id, policy.app())
+                .map_err(anyhow::Error::msg)?;
             for org in &genesis.orgs {
                 println!(
                     "{}  {}  p2p {}  gossip {}  -> {}",

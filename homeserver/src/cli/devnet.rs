@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Args;
 use consort_chain::Genesis;
-use consort_chain::local::init_dir;
+use consort_chain::local::{init_dir_with_app, local_ports};
 use tokio::process::{Child, Command};
 
+use super::genesis_policy::GenesisPolicy;
 use crate::admin_client::{AdminCredentials, register_admin};
 use crate::config::{Config, RateLimit, RateLimits, RegistrationMode};
 
@@ -33,6 +34,9 @@ pub struct DevnetArgs {
     /// Registration mode of every node: open, approval or closed.
     #[arg(long, default_value = "approval")]
     pub registration: String,
+    /// Consortium-wide settings (used when the devnet is created).
+    #[command(flatten)]
+    pub policy: GenesisPolicy,
 }
 
 struct Org {
@@ -116,7 +120,9 @@ fn prepare_chain(dir: &Path, args: &DevnetArgs) -> anyhow::Result<Genesis> {
         }
         Ok(genesis)
     } else {
-        init_dir(dir, args.orgs, args.chain_base_port, "consort-devnet").map_err(anyhow::Error::msg)
+        let ports = local_ports(args.orgs, args.chain_base_port).map_err(anyhow::Error::msg)?;
+        init_dir_with_app(dir, &ports, "consort-devnet", args.policy.app())
+            .map_err(anyhow::Error::msg)
     }
 }
 

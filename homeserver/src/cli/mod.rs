@@ -3,6 +3,7 @@
 mod admin;
 mod chain;
 mod devnet;
+mod genesis_policy;
 mod serve;
 
 use clap::{Parser, Subcommand};

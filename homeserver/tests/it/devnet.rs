@@ -272,3 +272,55 @@ async fn devnet_starts_stops_and_resumes() {
     assert_eq!(profile["displayname"], "dora");
     stop(child).await;
 }
+
+/// `consort chain init --plaintext-in-encrypted-rooms refuse` writes the policy into every
+/// organisation's genesis; the default writes none, and a bad value is refused by clap.
+#[tokio::test]
+async fn chain_init_writes_the_plaintext_policy_into_the_genesis() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = |sub: &str, extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_consort"));
+        cmd.args(["chain", "init", "--orgs", "2", "--dir"])
+            .arg(dir.path().join(sub))
+            .args(extra);
+        cmd
+    };
+    let out = init("strict", &["--plaintext-in-encrypted-rooms", "refuse"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for org in ["org1", "org2"] {
+        let genesis: Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join("strict").join(org).join("genesis.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(genesis["app"]["plaintext_in_encrypted_rooms"], "refuse");
+    }
+    let out = init("default", &[]).output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let genesis: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("default/genesis.json")).unwrap())
+            .unwrap();
+    assert!(
+        genesis["app"].get("plaintext_in_encrypted_rooms").is_none(),
+        "{genesis}"
+    );
+    let out = init("bad", &["--plaintext-in-encrypted-rooms", "sometimes"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        !dir.path().join("bad").exists(),
+        "nothing written for a bad value"
+    );
+}
