@@ -111,6 +111,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .method_not_allowed_fallback(|| async { Error::method_not_allowed() })
         .layer(cors())
         .layer(axum::middleware::from_fn(options_answer_json))
+        .layer(axum::middleware::from_fn(close_after_unread_body))
         .with_state(state)
 }
 
@@ -132,6 +133,23 @@ async fn options_answer_json(
     );
     parts.headers.remove(header::CONTENT_LENGTH);
     axum::response::Response::from_parts(parts, axum::body::Body::from("{}"))
+}
+
+/// A body refused for its size is not read to its end, so the connection cannot carry another
+/// request: say so (`Connection: close`), or a client that reuses it fails its next request
+/// with a broken pipe.
+async fn close_after_unread_body(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    if response.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(
+            header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 /// Every Matrix endpoint the node serves, in the order they are routed.
