@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::position::{MAX_BLOCK_TXS, position};
 use crate::records::Record;
 use crate::validate::{subject, validate};
-use crate::{directory, keys, receipts, rooms, users};
+use crate::{contacts, directory, keys, receipts, rooms, users};
 
 /// The bridge: validates and applies blocks to this node's projection.
 #[derive(Clone)]
@@ -114,7 +114,13 @@ impl Bridge {
         let mut bits = Vec::with_capacity(block.txs.len());
         for (idx, t) in block.txs.iter().enumerate() {
             let outcome = self
-                .apply_one(&mut tx, &t.org, &t.payload, height, idx as u32)
+                .apply_one(
+                    &mut tx,
+                    &t.org,
+                    &t.payload,
+                    (height, block.header.time_ms),
+                    idx as u32,
+                )
                 .await?;
             bits.push(outcome.is_ok());
             sqlx::query("INSERT INTO bridge_outcomes (height, idx, accepted, reason) VALUES ($1, $2, $3, $4)")
@@ -145,7 +151,7 @@ impl Bridge {
         conn: &mut AnyConnection,
         org: &str,
         payload: &[u8],
-        height: u64,
+        (height, time_ms): (u64, u64),
         idx: u32,
     ) -> Result<Result<(), String>, sqlx::Error> {
         let Ok(record) = Record::decode(payload) else {
@@ -155,10 +161,10 @@ impl Bridge {
         let g = &self.genesis;
         let room_outcome = match &record {
             Record::RoomEvent(ev) => {
-                Some(rooms::apply_room_event(conn, g, org, ev, (height, idx, 0)).await)
+                Some(rooms::apply_room_event(conn, g, org, ev, (height, idx, 0), time_ms).await)
             }
             Record::RoomEventBatch(evs) => {
-                Some(rooms::apply_batch(conn, g, org, evs, (height, idx)).await)
+                Some(rooms::apply_batch(conn, g, org, evs, (height, idx), time_ms).await)
             }
             Record::RoomAlias(r) => Some(directory::apply_alias(conn, g, org, r, pos).await),
             Record::RoomDirectory(r) => {
@@ -178,6 +184,20 @@ impl Bridge {
             }
             Record::KeySignatures(r) => Some(keys::apply_signatures(conn, g, org, r, pos).await),
             Record::ToDevice(r) => Some(keys::apply_to_device(conn, g, org, r, pos).await),
+            Record::Contact(r) => {
+                let at = contacts::At {
+                    height,
+                    time_ms,
+                    pos,
+                };
+                Some(contacts::apply_contact(conn, g, org, r, at).await)
+            }
+            Record::OrgPolicy { policy, value } => {
+                if let Err(reason) = crate::validate::no_nul(&[policy, value]) {
+                    return Ok(Err(reason));
+                }
+                Some(contacts::apply_org_policy(conn, org, policy, value, pos).await)
+            }
             _ => None,
         };
         if let Some(outcome) = key_outcome {
@@ -230,7 +250,9 @@ impl Bridge {
             | Record::KeyClaim(_)
             | Record::CrossSigningKeys(_)
             | Record::KeySignatures(_)
-            | Record::ToDevice(_) => {
+            | Record::ToDevice(_)
+            | Record::Contact(_)
+            | Record::OrgPolicy { .. } => {
                 return Ok(Err("room and key records are applied above".into()));
             }
             Record::Profile {

@@ -3,6 +3,7 @@
 //! in block order, into its SQL projection; the outcome feeds the chain's app hash.
 
 pub mod apply;
+pub mod contacts;
 pub mod directory;
 pub mod keys;
 pub mod position;
@@ -15,7 +16,7 @@ pub mod validate;
 
 pub use apply::Bridge;
 pub use records::{
-    CrossSigningKeys, KeyClaim, KeySignatures, KeyUpload, ReadReceipt, Record, Registration,
-    RoomAlias, RoomDirectory, RoomEvent, ToDevice,
+    Contact, ContactAction, CrossSigningKeys, KeyClaim, KeySignatures, KeyUpload, ReadReceipt,
+    Record, Registration, RoomAlias, RoomDirectory, RoomEvent, ToDevice,
 };
 pub use submit::{BridgeError, submit_record};

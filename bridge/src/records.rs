@@ -53,6 +53,53 @@ pub enum Record {
     /// To-device messages (Olm-encrypted room keys, verification) for devices of other
     /// organisations.
     ToDevice(ToDevice),
+    /// A step of a contact relationship: a request, its acceptance or refusal, an unbinding.
+    Contact(Contact),
+    /// The submitting organisation sets one of its policies (`contacts`: `cross_org`, `all`
+    /// or `open`); the transaction's signature is the organisation's.
+    OrgPolicy {
+        /// Which policy.
+        policy: String,
+        /// Its new value.
+        value: String,
+    },
+}
+
+/// One step of a contact relationship between two users, taken by `user_id` (a user of the
+/// submitting organisation) towards `other` (a user of any organisation).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Contact {
+    /// Who acts.
+    pub user_id: String,
+    /// Towards whom.
+    pub other: String,
+    /// What they do.
+    pub action: ContactAction,
+}
+
+/// What a [`Contact`] record does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum ContactAction {
+    /// Asks `other` to become a contact (binds at once when `other` has already asked).
+    Request,
+    /// Accepts `other`'s pending request: the two are bound.
+    Accept,
+    /// Declines `other`'s pending request.
+    Decline,
+    /// Ends the relationship with a bound contact.
+    Unbind,
+}
+
+impl ContactAction {
+    /// The name used in the API, the log and the projection.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Request => "request",
+            Self::Accept => "accept",
+            Self::Decline => "decline",
+            Self::Unbind => "unbind",
+        }
+    }
 }
 
 /// What one `/keys/upload` carries to the ledger: public keys only, as JSON text signed by

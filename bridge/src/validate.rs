@@ -23,7 +23,9 @@ pub fn subject(record: &Record) -> Option<&str> {
         | Record::KeyClaim(_)
         | Record::CrossSigningKeys(_)
         | Record::KeySignatures(_)
-        | Record::ToDevice(_) => None,
+        | Record::ToDevice(_)
+        | Record::Contact(_)
+        | Record::OrgPolicy { .. } => None,
     }
 }
 
@@ -109,7 +111,9 @@ pub fn validate(
         | Record::KeyClaim(_)
         | Record::CrossSigningKeys(_)
         | Record::KeySignatures(_)
-        | Record::ToDevice(_) => {
+        | Record::ToDevice(_)
+        | Record::Contact(_)
+        | Record::OrgPolicy { .. } => {
             Err("room and key records are validated by their own modules".into())
         }
         Record::Deactivation { .. } | Record::Profile { .. } => match existing {

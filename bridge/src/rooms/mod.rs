@@ -15,6 +15,9 @@ use ruma::events::{StateEventType, TimelineEventType};
 use ruma::room_version_rules::RoomVersionRules;
 use sqlx::{AnyConnection, Connection};
 
+use crate::contacts::policy::{self, InviteEffect};
+use crate::contacts::read::{ContactState, state_in as contact_state};
+use crate::contacts::{self, At, Transition};
 use crate::position::{MAX_BATCH_EVENTS, position_of};
 use crate::records::RoomEvent;
 use crate::users;
@@ -41,6 +44,92 @@ pub struct Checked {
     pub rules: RoomVersionRules,
     /// For a redaction: the event it redacts.
     pub redacts: Option<Pdu>,
+    /// What a membership event does to a contact relationship (a direct-chat invite is a
+    /// contact request; joining it binds, rejecting it declines).
+    pub contact: Option<ContactChange>,
+}
+
+/// A change of a contact relationship caused by a room membership event.
+#[derive(Debug, Clone)]
+pub struct ContactChange {
+    /// Who acts (the event's sender).
+    pub actor: String,
+    /// Towards whom.
+    pub other: String,
+    /// The pair's state afterwards.
+    pub next: Transition,
+    /// The log's name for the step.
+    pub action: &'static str,
+}
+
+/// The contact side of a membership event: refused when the invitee's organisation's policy
+/// forbids the invite, else the change it makes, if any.
+async fn contact_change(
+    conn: &mut AnyConnection,
+    genesis: &Genesis,
+    pdu: &Pdu,
+    state: &BTreeMap<(StateEventType, String), Pdu>,
+) -> Result<Result<Option<ContactChange>, String>, StoreError> {
+    if pdu.kind != TimelineEventType::RoomMember {
+        return Ok(Ok(None));
+    }
+    let Some(target) = pdu.state_key.as_deref() else {
+        return Ok(Ok(None));
+    };
+    let content: serde_json::Value = serde_json::from_str(pdu.content().get()).unwrap_or_default();
+    let sender = pdu.sender.as_str();
+    let change = |actor: &str, other: &str, next, action| ContactChange {
+        actor: actor.to_owned(),
+        other: other.to_owned(),
+        next,
+        action,
+    };
+    match content["membership"].as_str() {
+        Some("invite") => {
+            let is_direct = content["is_direct"] == serde_json::Value::Bool(true);
+            Ok(
+                match policy::check_invite(conn, genesis, sender, target, is_direct).await? {
+                    Err(reason) => Err(reason),
+                    Ok(InviteEffect::None) => Ok(None),
+                    Ok(InviteEffect::Request) => Ok(Some(change(
+                        sender,
+                        target,
+                        Transition::Requested,
+                        "direct_invite",
+                    ))),
+                    Ok(InviteEffect::Bind) => Ok(Some(change(
+                        sender,
+                        target,
+                        Transition::Bound,
+                        "direct_invite",
+                    ))),
+                },
+            )
+        }
+        Some(membership @ ("join" | "leave")) if target == sender => {
+            // The invitee answering a direct-chat invite that is a pending contact request.
+            let Some(prior) = state.get(&(StateEventType::RoomMember, target.to_owned())) else {
+                return Ok(Ok(None));
+            };
+            let prior_content: serde_json::Value =
+                serde_json::from_str(prior.content().get()).unwrap_or_default();
+            if prior_content["membership"] != "invite"
+                || prior_content["is_direct"] != serde_json::Value::Bool(true)
+            {
+                return Ok(Ok(None));
+            }
+            let inviter = prior.sender.as_str();
+            if contact_state(conn, target, inviter).await? != Some(ContactState::Incoming) {
+                return Ok(Ok(None));
+            }
+            Ok(Ok(Some(if membership == "join" {
+                change(target, inviter, Transition::Bound, "join")
+            } else {
+                change(target, inviter, Transition::Removed, "reject")
+            })))
+        }
+        _ => Ok(Ok(None)),
+    }
 }
 
 /// Checks `record` submitted by `org` against the projection without changing it. The inner
@@ -98,6 +187,10 @@ pub async fn check_room_event(
     if let Err(reason) = auth::check(&pdu, &object, &rules, &cx) {
         return Ok(Err(reason));
     }
+    let contact = match contact_change(conn, genesis, &pdu, &state).await? {
+        Ok(c) => c,
+        Err(reason) => return Ok(Err(reason)),
+    };
     if pdu.kind == TimelineEventType::RoomMessage && refuses_plaintext(genesis) {
         let encryption = store::get_states(
             conn,
@@ -130,6 +223,7 @@ pub async fn check_room_event(
         version,
         rules,
         redacts,
+        contact,
     }))
 }
 
@@ -172,6 +266,7 @@ pub async fn apply_room_event(
     org: &str,
     record: &RoomEvent,
     (height, idx, sub): (u64, u32, u32),
+    time_ms: u64,
 ) -> Result<Result<(), String>, StoreError> {
     let checked = match check_room_event(conn, genesis, org, record).await? {
         Ok(c) => c,
@@ -181,6 +276,14 @@ pub async fn apply_room_event(
     store::insert_event(conn, &checked.pdu, &checked.version, (height, idx), pos).await?;
     if let Some(target) = &checked.redacts {
         store::redact_event(conn, target, checked.pdu.event_id.as_str(), &checked.rules).await?;
+    }
+    if let Some(c) = &checked.contact {
+        let at = At {
+            height,
+            time_ms,
+            pos,
+        };
+        contacts::record_step(conn, (&c.actor, &c.other), c.next, c.action, org, at).await?;
     }
     Ok(Ok(()))
 }
@@ -194,6 +297,7 @@ pub async fn apply_batch(
     org: &str,
     events: &[RoomEvent],
     (height, idx): (u64, u32),
+    time_ms: u64,
 ) -> Result<Result<(), String>, StoreError> {
     if events.is_empty() || events.len() > MAX_BATCH_EVENTS {
         return Ok(Err(format!(
@@ -204,7 +308,9 @@ pub async fn apply_batch(
     let mut savepoint = conn.begin().await?;
     for (sub, event) in events.iter().enumerate() {
         let at = (height, idx, sub as u32);
-        if let Err(reason) = apply_room_event(&mut savepoint, genesis, org, event, at).await? {
+        if let Err(reason) =
+            apply_room_event(&mut savepoint, genesis, org, event, at, time_ms).await?
+        {
             savepoint.rollback().await?;
             return Ok(Err(format!("event {sub} of the batch: {reason}")));
         }
@@ -222,7 +328,7 @@ pub async fn check_batch(
     events: &[RoomEvent],
 ) -> Result<Result<(), String>, StoreError> {
     let mut tx = consort_chain::store::begin_write(pool).await?;
-    let outcome = apply_batch(&mut tx, genesis, org, events, (0, 0)).await?;
+    let outcome = apply_batch(&mut tx, genesis, org, events, (0, 0), 0).await?;
     tx.rollback().await?;
     Ok(outcome)
 }

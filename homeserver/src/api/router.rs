@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::{
     Router,
     handler::Handler,
-    routing::{MethodFilter, get, on},
+    routing::{MethodFilter, delete, get, on, post},
 };
 use http::{HeaderName, Method, header};
 use ruma::api::{Metadata, client as c, path_builder::PathBuilder};
@@ -100,6 +100,10 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .post(admin::register::shared_secret_register_route),
         )
         .route(
+            "/_synapse/admin/v1/users/{user}/contacts",
+            get(admin::contacts::user_contacts_route),
+        )
+        .route(
             "/_synapse/admin/v1/server_version",
             get(admin::server_version::server_version_route),
         )
@@ -107,12 +111,24 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/_consort/v1/keys/history/{user}",
             get(consort::key_history::key_history_route),
         )
+        .nest(consort::contacts::PREFIX, contacts_routes())
         .fallback(|| async { Error::unrecognized() })
         .method_not_allowed_fallback(|| async { Error::method_not_allowed() })
         .layer(cors())
         .layer(axum::middleware::from_fn(options_answer_json))
         .layer(axum::middleware::from_fn(close_after_unread_body))
         .with_state(state)
+}
+
+/// The contacts API (`api::consort::contacts`), relative to its prefix.
+fn contacts_routes() -> axum::Router<Arc<AppState>> {
+    use consort::contacts as c;
+    axum::Router::new()
+        .route("/requests", get(c::requests_route).post(c::request_route))
+        .route("/requests/{user}/accept", post(c::accept_route))
+        .route("/requests/{user}/decline", post(c::decline_route))
+        .route("/contacts", get(c::contacts_route))
+        .route("/contacts/{user}", delete(c::unbind_route))
 }
 
 /// `OPTIONS` (a CORS preflight, or a probe) answers `{}`, as Synapse does: every answer of a
@@ -144,10 +160,9 @@ async fn close_after_unread_body(
 ) -> axum::response::Response {
     let mut response = next.run(request).await;
     if response.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
-        response.headers_mut().insert(
-            header::CONNECTION,
-            http::HeaderValue::from_static("close"),
-        );
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
     }
     response
 }

@@ -58,6 +58,14 @@ pub enum AdminCommand {
         /// The full user id.
         user: String,
     },
+    /// A user's contacts and pending requests, then every contact step involving the user
+    /// in ledger order, each with the height and time at which it was recorded.
+    Contacts {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The full user id.
+        user: String,
+    },
 }
 
 /// The node configuration to act on.
@@ -258,6 +266,30 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
                 println!(
                     "{height}\t{index}\t{tx}\t{}\t{}\t{}",
                     entry.org, entry.kind, entry.detail
+                );
+            }
+        }
+        AdminCommand::Contacts { config, user } => {
+            let state = open(&config).await?;
+            let user_id = UserId::parse(&user)?;
+            let pool = &state.db.pool;
+            for row in consort_bridge::contacts::read::contacts_of(pool, user_id.as_str()).await? {
+                let state = format!("{:?}", row.state).to_lowercase();
+                println!(
+                    "{state}\t{}\theight {}\tts {}",
+                    row.other, row.height, row.at_ms
+                );
+            }
+            for step in consort_bridge::contacts::read::log_of(pool, user_id.as_str()).await? {
+                println!(
+                    "step\theight {}\tts {}\t{} {} {} -> {}\t({})",
+                    step.height,
+                    step.at_ms,
+                    step.user_id,
+                    step.action,
+                    step.other,
+                    step.result,
+                    step.org
                 );
             }
         }

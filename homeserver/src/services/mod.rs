@@ -4,6 +4,7 @@ pub mod account_data;
 pub mod accounts;
 pub mod auth;
 pub mod chain_ledger;
+pub mod contacts;
 pub mod credentials;
 pub mod key_backup;
 pub mod keys;

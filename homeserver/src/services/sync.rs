@@ -547,6 +547,14 @@ async fn compute(state: &AppState, sender: &Sender, req: &SyncRequest) -> Result
             .events
             .push(raw(&account_data_event(entry)?)?);
     }
+    if let Some(event) = super::contacts::sync_event(state, user, since_pos, to.end()).await? {
+        let contacts = super::contacts::CONTACTS_EVENT.to_owned();
+        if types.types.as_ref().is_none_or(|t| t.contains(&contacts))
+            && !types.not_types.contains(&contacts)
+        {
+            result.account_data.events.push(raw(&event)?);
+        }
+    }
     if req.since.is_none()
         && !changed_local
             .iter()

@@ -28,6 +28,7 @@ async fn hydrogen_chats_across_organisations() {
     let c = Consortium::start(2, Db::Sqlite, RegistrationMode::Open).await;
     let alice = register(&c.org(1).base_url, "alice").await;
     let bob = register(&c.org(2).base_url, "bob").await;
+    alice.bind(&bob).await;
     let room = alice
         .create_room(json!({"name": "Browser room", "invite": [bob.user_id]}))
         .await;

@@ -154,6 +154,38 @@ impl User {
         self.call(Method::POST, &path, Some(json!({}))).await
     }
 
+    /// Makes `self` and `other` contacts: a request from `self`, accepted by `other`; then
+    /// waits until `self`'s own node has applied the acceptance. Under the default `cross_org`
+    /// policy a user of another organisation may be invited only once bound.
+    pub async fn bind(&self, other: &User) {
+        let api = "/_matrix/client/unstable/org.consort.contacts";
+        let body = json!({"user_id": other.user_id});
+        self.ok(Method::POST, &format!("{api}/requests"), Some(body))
+            .await;
+        for _ in 0..100 {
+            let path = format!("{api}/requests/{}/accept", enc(&self.user_id));
+            if other.call(Method::POST, &path, None).await.0 == StatusCode::OK {
+                break;
+            }
+            // The request is not on the other's node yet.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        for _ in 0..100 {
+            let list = self.ok(Method::GET, &format!("{api}/contacts"), None).await;
+            if list["contacts"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|c| c["user_id"] == json!(other.user_id)))
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "{} and {} never became contacts",
+            self.user_id, other.user_id
+        );
+    }
+
     /// Waits (through `/sync` on the user's own node) for the invite to `room`, then joins, as
     /// a client does: another organisation's node knows of a room only once it applied it.
     pub async fn accept_invite(&self, room: &str) {

@@ -304,6 +304,7 @@ async fn a_device_list_change_reaches_another_organisation_in_the_next_sync() {
     let c = Consortium::start(3, Db::Sqlite, RegistrationMode::Open).await;
     let alice = Device::of(register(&c.org(1).base_url, "alice").await).await;
     let carol = register(&c.org(3).base_url, "carol").await;
+    alice.user.bind(&carol).await;
     let room = alice
         .user
         .create_room(json!({"invite": [carol.user_id]}))

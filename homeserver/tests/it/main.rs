@@ -10,6 +10,7 @@ mod bad_input;
 mod browser;
 mod client;
 mod consortium;
+mod contacts;
 mod devices;
 mod devnet;
 mod endpoints;

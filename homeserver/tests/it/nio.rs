@@ -33,8 +33,10 @@ async fn matrix_nio_chats_across_organisations() {
     let python = String::from_utf8_lossy(&setup.stdout).trim().to_owned();
 
     let c = Consortium::start(2, Db::Sqlite, RegistrationMode::Open).await;
-    register(&c.org(1).base_url, "alice").await;
-    register(&c.org(2).base_url, "bob").await;
+    let alice = register(&c.org(1).base_url, "alice").await;
+    let bob = register(&c.org(2).base_url, "bob").await;
+    // The organisations' default policy: only contacts invite users of another organisation.
+    alice.bind(&bob).await;
 
     let work = tempfile::tempdir().expect("tempdir");
     let config = json!({

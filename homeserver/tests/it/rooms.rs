@@ -104,6 +104,8 @@ async fn room_across_organisations(db: Db) {
     let carol = register(&c.org(3).base_url, "carol").await;
     let dave = register(&c.org(4).base_url, "dave").await;
 
+    alice.bind(&bob).await;
+    alice.bind(&carol).await;
     let room = alice
         .create_room(json!({
             "name": "Consortium room",
@@ -460,6 +462,7 @@ async fn room_versions_and_encrypted_rooms() {
     .await;
     let alice = register(&c.org(1).base_url, "alice").await;
     let bob = register(&c.org(2).base_url, "bob").await;
+    alice.bind(&bob).await;
     for version in ["10", "11", "12"] {
         let room = alice
             .create_room(json!({"room_version": version, "invite": [bob.user_id]}))
@@ -515,6 +518,7 @@ async fn killed_node_catches_up(db: Db) {
     let mut c = Consortium::start(4, db, RegistrationMode::Open).await;
     let alice = register(&c.org(1).base_url, "alice").await;
     let bob = register(&c.org(2).base_url, "bob").await;
+    alice.bind(&bob).await;
     let room = alice.create_room(json!({"invite": [bob.user_id]})).await;
     bob.accept_invite(&room).await;
 

@@ -78,6 +78,7 @@ async fn the_specification_fuzzer_finds_no_server_error() {
     let c = Consortium::start(2, Db::Sqlite, RegistrationMode::Open).await;
     let alice = register(&c.org(1).base_url, "fuzz").await;
     let bob = register(&c.org(2).base_url, "peer").await;
+    alice.bind(&bob).await;
     let room = alice
         .create_room(
             json!({"name": "fuzzed", "room_alias_name": "fuzzed", "invite": [bob.user_id]}),

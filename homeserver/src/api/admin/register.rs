@@ -6,7 +6,7 @@ use http::StatusCode;
 use ruma::api::error::ErrorKind;
 use serde::{Deserialize, Serialize};
 
-use super::AdminJson;
+use crate::api::json_body::JsonBody;
 use crate::{
     api::client::AppStateRef,
     error::{Error, Result},
@@ -76,7 +76,7 @@ pub async fn get_nonce_route(State(state): AppStateRef) -> Result<Json<Nonce>> {
 /// `POST /_synapse/admin/v1/register`
 pub async fn shared_secret_register_route(
     State(state): AppStateRef,
-    AdminJson(body): AdminJson<SharedSecretRegistration>,
+    JsonBody(body): JsonBody<SharedSecretRegistration>,
 ) -> Result<Json<Registered>> {
     let Some(secret) = state.config.registration_shared_secret.clone() else {
         return Err(not_enabled());

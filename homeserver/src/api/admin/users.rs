@@ -10,7 +10,8 @@ use http::{StatusCode, Uri};
 use ruma::{OwnedUserId, UserId};
 use serde::{Deserialize, Serialize};
 
-use super::{AdminJson, AdminSender};
+use super::AdminSender;
+use crate::api::json_body::JsonBody;
 use crate::{
     api::client::AppStateRef,
     error::{Error, Result},
@@ -140,7 +141,7 @@ pub async fn list_users_route(
     }))
 }
 
-fn local_user(state: &AppState, user: &str) -> Result<OwnedUserId> {
+pub(crate) fn local_user(state: &AppState, user: &str) -> Result<OwnedUserId> {
     let user_id = UserId::parse(user).map_err(|_| Error::invalid_param("Invalid user ID"))?;
     if user_id.server_name() != state.server_name {
         return Err(Error::invalid_param("Can only look up local users"));
@@ -192,7 +193,7 @@ pub async fn put_user_route(
     State(state): AppStateRef,
     AdminSender(admin): AdminSender,
     Path(user): Path<String>,
-    AdminJson(body): AdminJson<PutUser>,
+    JsonBody(body): JsonBody<PutUser>,
 ) -> Result<Response> {
     let user_id = local_user(&state, &user)?;
     let existing = users::get(&state.db.pool, user_id.as_str()).await?;

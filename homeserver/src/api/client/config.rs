@@ -12,6 +12,7 @@ use crate::api::ruma_wrapper::Ruma;
 use crate::error::{Error, Result};
 use crate::services::account_data;
 use crate::services::auth::Sender;
+use crate::services::contacts;
 use crate::services::rooms::client_event::raw;
 
 fn own(sender: &Sender, user: &UserId) -> Result<()> {
@@ -36,14 +37,11 @@ pub async fn set_global_account_data_route(
     let r = &body.body;
     own(sender, &r.user_id)?;
     let value = content(r.data.json())?;
-    account_data::set(
-        &state,
-        &sender.user_id,
-        None,
-        &r.event_type.to_string(),
-        &value,
-    )
-    .await?;
+    let event_type = r.event_type.to_string();
+    account_data::set(&state, &sender.user_id, None, &event_type, &value).await?;
+    if event_type == "m.ignored_user_list" {
+        contacts::end_with_ignored(&state, sender, &value).await?;
+    }
     Ok(set_global_account_data::v3::Response::new().into())
 }
 
