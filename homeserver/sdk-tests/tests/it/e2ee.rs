@@ -21,7 +21,7 @@ use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, UserId};
 use matrix_sdk::{Client, RoomState};
 
-use crate::support::{client, user};
+use crate::support::{bind, client, user};
 
 /// A consortium of `n` organisations with the product's default: private rooms and direct
 /// chats encrypted from their creation.
@@ -112,6 +112,9 @@ async fn sdk_users_of_three_organisations_talk_end_to_end_encrypted() {
     }
     let bob_id = bob.user_id().expect("bob").to_owned();
     let carol_id = carol.user_id().expect("carol").to_owned();
+    // The default policy (`cross_org`): only contacts invite users of another organisation.
+    bind(&alice, &bob).await;
+    bind(&alice, &carol).await;
 
     // A private room: encrypted from its creation, by the server's default.
     let mut request = CreateRoomRequest::new();
@@ -416,10 +419,12 @@ async fn element_webs_crypto_stack_and_matrix_sdk_decrypt_each_other() {
     let jane_id = UserId::parse(answer["user_id"].as_str().expect("user id")).expect("id");
     let bob = user(&c.org(2).base_url, "bob").await;
     bob.sync_once(SyncSettings::default()).await.expect("sync");
-    let mut request = CreateRoomRequest::new();
-    request.preset = Some(RoomPreset::PrivateChat);
-    request.invite = vec![jane_id.clone()];
-    let room = bob.create_room(request).await.expect("create");
+    // A direct chat: under the default policy it is bob's contact request to jane, and her
+    // joining it binds them.
+    let room = bob
+        .create_dm(&jane_id)
+        .await
+        .expect("create the direct chat");
     let room_id = room.room_id().to_owned();
 
     let work = tempfile::tempdir().expect("tempdir");

@@ -5,6 +5,7 @@
 mod support;
 
 mod approval;
+mod contacts;
 mod e2ee;
 mod hydrogen_e2ee;
 mod preview;

@@ -15,7 +15,7 @@ use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use matrix_sdk::ruma::{OwnedRoomId, UInt, UserId};
 use matrix_sdk::{Client, RoomState};
 
-use crate::support::user;
+use crate::support::{bind, user};
 
 /// Text bodies of a list of raw sync timeline events.
 fn texts<'a>(
@@ -49,6 +49,8 @@ async fn sdk_users_of_two_organisations_chat() {
     let alice = user(&c.org(1).base_url, "alice").await;
     let bob = user(&c.org(2).base_url, "bob").await;
     let bob_id = UserId::parse("@bob:org2.localhost").expect("bob's id");
+    // The default policy (`cross_org`): only contacts invite users of another organisation.
+    bind(&alice, &bob).await;
 
     alice
         .sync_once(SyncSettings::default())

@@ -87,3 +87,64 @@ pub async fn user(base_url: &str, localpart: &str) -> Client {
     assert!(c.user_id().is_some(), "registration opened a session");
     c
 }
+
+/// Makes `a` and `b` contacts through Consort's contacts API (a request from `a`, accepted by
+/// `b`), then waits until `a`'s own node has applied the acceptance: under the default
+/// `cross_org` policy only contacts invite users of another organisation into a group room.
+pub async fn bind(a: &Client, b: &Client) {
+    let http = reqwest::Client::new();
+    let (a_id, b_id) = (a.user_id().expect("a"), b.user_id().expect("b"));
+    let call =
+        |c: &Client, method: reqwest::Method, path: &[&str], body: Option<serde_json::Value>| {
+            let mut url = reqwest::Url::parse(c.homeserver().as_str()).expect("homeserver url");
+            url.path_segments_mut()
+                .expect("base url")
+                .pop_if_empty()
+                .extend(["_matrix", "client", "unstable", "org.consort.contacts"])
+                .extend(path);
+            let request = http
+                .request(method, url)
+                .bearer_auth(c.access_token().expect("logged in"));
+            let request = match body {
+                Some(body) => request.json(&body),
+                None => request,
+            };
+            async move {
+                let response = request.send().await.expect("contacts request");
+                let status = response.status();
+                (
+                    status,
+                    response
+                        .json::<serde_json::Value>()
+                        .await
+                        .unwrap_or_default(),
+                )
+            }
+        };
+    let body = serde_json::json!({"user_id": b_id});
+    let (status, answer) = call(a, reqwest::Method::POST, &["requests"], Some(body)).await;
+    assert!(status.is_success(), "contact request: {answer}");
+    let accept = ["requests", a_id.as_str(), "accept"];
+    for _ in 0..100 {
+        if call(b, reqwest::Method::POST, &accept, None)
+            .await
+            .0
+            .is_success()
+        {
+            break;
+        }
+        // The request is not on b's node yet.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for _ in 0..100 {
+        let (_, list) = call(a, reqwest::Method::GET, &["contacts"], None).await;
+        if list["contacts"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|c| c["user_id"] == b_id.as_str()))
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{a_id} and {b_id} never became contacts");
+}
