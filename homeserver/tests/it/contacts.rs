@@ -76,7 +76,16 @@ type WrongStep<'a> = (
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn contacts_are_bound_and_unbound_on_the_ledger() {
-    let c = Consortium::start(3, Db::Sqlite, RegistrationMode::Open).await;
+    contacts_across_organisations(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn contacts_are_bound_and_unbound_on_the_ledger_postgres() {
+    contacts_across_organisations(Db::Postgres).await;
+}
+
+async fn contacts_across_organisations(db: Db) {
+    let c = Consortium::start(3, db, RegistrationMode::Open).await;
     let alice = register(&c.org(1).base_url, "alice").await;
     let bob = register(&c.org(2).base_url, "bob").await;
     let carol = register(&c.org(3).base_url, "carol").await;
@@ -348,6 +357,61 @@ async fn contacts_are_bound_and_unbound_on_the_ledger() {
         .expect_err("the ledger refuses a step for another organisation's user");
     assert!(err.to_string().contains("does not belong"), "{err}");
     everywhere(&c, b, c3, &[]).await;
+
+    // A replayed step: the same record twice; the second is refused on every node and the
+    // pair is as the first left it.
+    let ledger = c.org(2).node.state.chain().expect("chain");
+    let request = Record::Contact(Contact {
+        user_id: b.to_owned(),
+        other: c3.to_owned(),
+        action: ContactAction::Request,
+    });
+    ledger.submit_record(&request).await.expect("first request");
+    let err = ledger
+        .submit_record(&request)
+        .await
+        .expect_err("the replay is refused");
+    assert!(err.to_string().contains("already pending"), "{err}");
+    everywhere(&c, b, c3, &[(b, c3, "outgoing"), (c3, b, "incoming")]).await;
+
+    // The operator's view: `consort admin contacts` on org2's database.
+    let node = &c.org(2).config;
+    let config = tempfile::NamedTempFile::new().expect("config file");
+    std::fs::write(
+        config.path(),
+        format!(
+            "server_name = \"{}\"\ndata_dir = \"{}\"\ndatabase_url = \"{}\"\n",
+            node.server_name,
+            node.data_dir,
+            node.database_url()
+        ),
+    )
+    .expect("config written");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_consort"))
+        .args(["admin", "contacts", "--config"])
+        .arg(config.path())
+        .arg(b)
+        .output()
+        .expect("consort runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("outgoing\t") && l.contains(c3)),
+        "{stdout}"
+    );
+    for step in [
+        format!("{a} request {b} -> pending"),
+        format!("{b} accept {a} -> bound"),
+        format!("{b} unbind {a} -> none"),
+    ] {
+        assert!(stdout.contains(&step), "{step:?} in:\n{stdout}");
+    }
     c.shutdown().await;
 }
 
