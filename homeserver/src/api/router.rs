@@ -100,6 +100,11 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .post(admin::register::shared_secret_register_route),
         )
         .route(
+            "/_consort/admin/v1/policy/contacts",
+            get(admin::org_policy::get_contacts_policy_route)
+                .put(admin::org_policy::set_contacts_policy_route),
+        )
+        .route(
             "/_synapse/admin/v1/users/{user}/contacts",
             get(admin::contacts::user_contacts_route),
         )

@@ -10,7 +10,7 @@ use consort_chain::local::{init_dir_with_app, load_org_dir, local_ports};
 use consort_chain::store::{BlockStore, connect_and_migrate};
 use consort_chain::{ChainNode, Genesis};
 
-use super::genesis_policy::GenesisPolicy;
+use super::genesis_policy::{GenesisPolicy, local_org_ids};
 
 /// Ledger commands.
 #[derive(Debug, Subcommand)]
@@ -82,8 +82,13 @@ pub async fn run(cmd: ChainCommand) -> anyhow::Result<()> {
             policy,
         } => {
             let ports = local_ports(orgs, base_port).map_err(anyhow::Error::msg)?;
-            let genesis = init_dir_with_app(&dir, &ports, &chain_id, policy.app())
-                .map_err(anyhow::Error::msg)?;
+            let genesis = init_dir_with_app(
+                &dir,
+                &ports,
+                &chain_id,
+                policy.app(local_org_ids(ports.len())),
+            )
+            .map_err(anyhow::Error::msg)?;
             for org in &genesis.orgs {
                 println!(
                     "{}  {}  p2p {}  gossip {}  -> {}",

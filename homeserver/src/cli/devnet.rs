@@ -12,7 +12,7 @@ use consort_chain::Genesis;
 use consort_chain::local::{init_dir_with_app, local_ports};
 use tokio::process::{Child, Command};
 
-use super::genesis_policy::GenesisPolicy;
+use super::genesis_policy::{GenesisPolicy, local_org_ids};
 use crate::admin_client::{AdminCredentials, register_admin};
 use crate::config::{Config, RateLimit, RateLimits, RegistrationMode};
 
@@ -121,8 +121,13 @@ fn prepare_chain(dir: &Path, args: &DevnetArgs) -> anyhow::Result<Genesis> {
         Ok(genesis)
     } else {
         let ports = local_ports(args.orgs, args.chain_base_port).map_err(anyhow::Error::msg)?;
-        init_dir_with_app(dir, &ports, "consort-devnet", args.policy.app())
-            .map_err(anyhow::Error::msg)
+        init_dir_with_app(
+            dir,
+            &ports,
+            "consort-devnet",
+            args.policy.app(local_org_ids(ports.len())),
+        )
+        .map_err(anyhow::Error::msg)
     }
 }
 

@@ -554,19 +554,54 @@ async fn each_organisations_policy_decides_who_may_invite_its_users() {
     let alices = alice.create_room(json!({"name": "alice's"})).await;
     ok(invite(&alice, &alices, &carol).await);
 
-    // org2 opens up with an OrgPolicy record of its own: bert may invite bob now.
-    let policy = Record::OrgPolicy {
-        policy: "contacts".into(),
-        value: "open".into(),
+    // org2's admin opens up (an OrgPolicy record of org2): bert may invite bob now.
+    let admin_api = |org: usize| {
+        let http = reqwest::Client::new();
+        let url = format!("{}/_consort/admin/v1/policy/contacts", c.org(org).base_url);
+        let token = c.org(org).admin.access_token.clone();
+        async move {
+            let got: Value = http
+                .get(&url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("get")
+                .json()
+                .await
+                .expect("json");
+            let bad = http
+                .put(&url)
+                .bearer_auth(&token)
+                .json(&json!({"value": "sometimes"}))
+                .send()
+                .await
+                .expect("put");
+            let set = http
+                .put(&url)
+                .bearer_auth(&token)
+                .json(&json!({"value": "open"}))
+                .send()
+                .await
+                .expect("put");
+            (got, bad.status(), set.status())
+        }
     };
-    c.org(2)
-        .node
-        .state
-        .chain()
-        .expect("chain")
-        .submit_record(&policy)
+    let (before, bad, set) = admin_api(2).await;
+    assert_eq!(before["contacts"], "all", "{before}");
+    assert_eq!(bad, StatusCode::BAD_REQUEST);
+    assert_eq!(set, StatusCode::OK);
+    let status = reqwest::Client::new()
+        .put(format!(
+            "{}/_consort/admin/v1/policy/contacts",
+            c.org(2).base_url
+        ))
+        .bearer_auth(&bob.token)
+        .json(&json!({"value": "open"}))
+        .send()
         .await
-        .expect("org2 sets its policy");
+        .expect("put")
+        .status();
+    assert_eq!(status, StatusCode::FORBIDDEN, "only admins");
     let mut status = StatusCode::FORBIDDEN;
     for _ in 0..100 {
         status = invite(&bert, &berts, &bob).await.0;

@@ -273,10 +273,10 @@ async fn devnet_starts_stops_and_resumes() {
     stop(child).await;
 }
 
-/// `consort chain init --plaintext-in-encrypted-rooms refuse` writes the policy into every
+/// `consort chain init --plaintext-in-encrypted-rooms refuse --contacts-policy open` writes the policies into every
 /// organisation's genesis; the default writes none, and a bad value is refused by clap.
 #[tokio::test]
-async fn chain_init_writes_the_plaintext_policy_into_the_genesis() {
+async fn chain_init_writes_the_policies_into_the_genesis() {
     let dir = tempfile::tempdir().unwrap();
     let init = |sub: &str, extra: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_consort"));
@@ -285,10 +285,18 @@ async fn chain_init_writes_the_plaintext_policy_into_the_genesis() {
             .args(extra);
         cmd
     };
-    let out = init("strict", &["--plaintext-in-encrypted-rooms", "refuse"])
-        .output()
-        .await
-        .unwrap();
+    let out = init(
+        "strict",
+        &[
+            "--plaintext-in-encrypted-rooms",
+            "refuse",
+            "--contacts-policy",
+            "open",
+        ],
+    )
+    .output()
+    .await
+    .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -300,6 +308,8 @@ async fn chain_init_writes_the_plaintext_policy_into_the_genesis() {
         )
         .unwrap();
         assert_eq!(genesis["app"]["plaintext_in_encrypted_rooms"], "refuse");
+        assert_eq!(genesis["app"]["contacts_policy.org1"], "open");
+        assert_eq!(genesis["app"]["contacts_policy.org2"], "open");
     }
     let out = init("default", &[]).output().await.unwrap();
     assert!(
