@@ -199,6 +199,45 @@ fn matrix_routes() -> Routes {
     );
     r.add::<c::account::change_password::v3::Request, _, _>(client::account::change_password_route);
     r.add::<c::account::deactivate::v3::Request, _, _>(client::account::deactivate_route);
+    {
+        use client::third_party as t;
+        use ruma::api::client::{account as a, thirdparty as p};
+        r.add::<p::get_protocols::v3::Request, _, _>(t::protocols_route);
+        r.add::<p::get_protocol::v3::Request, _, _>(t::protocol_route);
+        r.add::<p::get_location_for_protocol::v3::Request, _, _>(t::location_for_protocol_route);
+        r.add::<p::get_location_for_room_alias::v3::Request, _, _>(t::location_for_alias_route);
+        r.add::<p::get_user_for_protocol::v3::Request, _, _>(t::user_for_protocol_route);
+        r.add::<p::get_user_for_user_id::v3::Request, _, _>(t::user_for_user_id_route);
+        r.add::<a::get_3pids::v3::Request, _, _>(t::threepids_route);
+        r.add::<a::add_3pid::v3::Request, _, _>(t::add_threepid_route);
+        r.add::<a::bind_3pid::v3::Request, _, _>(t::bind_threepid_route);
+        r.add::<a::delete_3pid::v3::Request, _, _>(t::delete_threepid_route);
+        r.add::<a::unbind_3pid::v3::Request, _, _>(t::unbind_threepid_route);
+        r.add::<a::request_3pid_management_token_via_email::v3::Request, _, _>(
+            t::threepid_email_token_route,
+        );
+        r.add::<a::request_3pid_management_token_via_msisdn::v3::Request, _, _>(
+            t::threepid_msisdn_token_route,
+        );
+        r.add::<a::request_password_change_token_via_email::v3::Request, _, _>(
+            t::password_email_token_route,
+        );
+        r.add::<a::request_password_change_token_via_msisdn::v3::Request, _, _>(
+            t::password_msisdn_token_route,
+        );
+        r.add::<a::request_registration_token_via_email::v3::Request, _, _>(
+            t::register_email_token_route,
+        );
+        r.add::<a::request_registration_token_via_msisdn::v3::Request, _, _>(
+            t::register_msisdn_token_route,
+        );
+        r.add::<a::check_registration_token_validity::v1::Request, _, _>(
+            t::registration_token_validity_route,
+        );
+        r.add::<ruma::api::client::voip::get_turn_server_info::v3::Request, _, _>(
+            t::turn_server_route,
+        );
+    }
     r.add::<c::device::get_devices::v3::Request, _, _>(client::device::get_devices_route);
     r.add::<c::device::get_device::v3::Request, _, _>(client::device::get_device_route);
     r.add::<c::device::update_device::v3::Request, _, _>(client::device::update_device_route);

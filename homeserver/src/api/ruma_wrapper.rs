@@ -311,7 +311,7 @@ impl<R: OutgoingResponse> IntoResponse for RumaResponse<R> {
     }
 }
 
-/// A typed response that always carries some object fields ruma leaves out when they are empty.
+/// A typed response that always carries some fields ruma leaves out when they are empty.
 /// Synapse always sends them, and clients read them unconditionally: Hydrogen reads
 /// `Object.keys(response.failures)` of `/keys/claim`, and throws when the field is absent.
 #[derive(Debug)]
@@ -320,6 +320,8 @@ pub struct WithEmptyFields<R> {
     pub response: R,
     /// Top-level fields set to `{}` when ruma's JSON does not have them.
     pub fields: &'static [&'static str],
+    /// Top-level fields set to `[]` when ruma's JSON does not have them.
+    pub lists: &'static [&'static str],
 }
 
 impl<R: OutgoingResponse> IntoResponse for WithEmptyFields<R> {
@@ -343,6 +345,10 @@ impl<R: OutgoingResponse> IntoResponse for WithEmptyFields<R> {
         for field in self.fields {
             json.entry(*field)
                 .or_insert_with(|| serde_json::Value::Object(Default::default()));
+        }
+        for field in self.lists {
+            json.entry(*field)
+                .or_insert_with(|| serde_json::Value::Array(Vec::new()));
         }
         let body = serde_json::to_vec(&json).unwrap_or_default();
         let mut response = Response::from_parts(parts, axum::body::Body::from(body));

@@ -92,6 +92,7 @@ async fn contacts_across_organisations(db: Db) {
     let (a, b) = (alice.user_id.as_str(), bob.user_id.as_str());
 
     // Alice asks Bob: pending on every node; Bob sees it on his node, Alice on hers.
+    let started = std::time::Instant::now();
     let (status, answer) = step(
         &alice,
         Method::POST,
@@ -99,12 +100,17 @@ async fn contacts_across_organisations(db: Db) {
         Some(json!({"user_id": b})),
     )
     .await;
+    let answered = started.elapsed();
     assert_eq!(
         (status, answer["state"].clone()),
         (StatusCode::OK, json!("pending")),
         "{answer}"
     );
     everywhere(&c, a, b, &[(a, b, "outgoing"), (b, a, "incoming")]).await;
+    eprintln!(
+        "contact request on org1: answered in {answered:?}, in every node's copy after {:?}",
+        started.elapsed()
+    );
     let (_, requests) = step(&bob, Method::GET, "/requests", None).await;
     assert_eq!(requests["incoming"][0]["user_id"], json!(a), "{requests}");
     assert!(requests["incoming"][0]["height"].as_u64().unwrap_or(0) > 0);

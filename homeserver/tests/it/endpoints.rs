@@ -72,6 +72,7 @@ impl Context {
                     "receipttype" => "m.read".to_owned(),
                     "version" => "1".to_owned(),
                     "sessionid" => "walked-session".to_owned(),
+                    "protocol" => "irc".to_owned(),
                     other => panic!("no value for path parameter {other} of {}", endpoint.path),
                 };
                 enc(&value)

@@ -23,3 +23,4 @@ mod rooms_bad_input;
 mod rooms_features;
 mod spec_bodies;
 mod spec_fuzz;
+mod third_party;

@@ -111,6 +111,7 @@ pub async fn get_keys_route(
     Ok(WithEmptyFields {
         response,
         fields: &["failures", "device_keys"],
+        lists: &[],
     })
 }
 
@@ -153,6 +154,7 @@ pub async fn claim_keys_route(
     Ok(WithEmptyFields {
         response: claim_keys::v3::Response::new(one_time_keys),
         fields: &["failures", "one_time_keys"],
+        lists: &[],
     })
 }
 
@@ -211,5 +213,6 @@ pub async fn upload_signatures_route(
     Ok(WithEmptyFields {
         response: upload_signatures::v3::Response::new(),
         fields: &["failures"],
+        lists: &[],
     })
 }

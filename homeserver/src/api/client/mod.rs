@@ -19,6 +19,7 @@ pub mod session;
 pub mod state;
 pub mod sync;
 pub mod tag;
+pub mod third_party;
 pub mod to_device;
 pub mod typing;
 pub mod user_directory;
