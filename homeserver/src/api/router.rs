@@ -100,6 +100,14 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .post(admin::register::shared_secret_register_route),
         )
         .route(
+            "/_synapse/admin/v1/event_reports",
+            get(admin::event_reports::list_route),
+        )
+        .route(
+            "/_synapse/admin/v1/event_reports/{id}",
+            get(admin::event_reports::get_route).delete(admin::event_reports::delete_route),
+        )
+        .route(
             "/_consort/admin/v1/policy/contacts",
             get(admin::org_policy::get_contacts_policy_route)
                 .put(admin::org_policy::set_contacts_policy_route),
@@ -237,6 +245,11 @@ fn matrix_routes() -> Routes {
         r.add::<ruma::api::client::voip::get_turn_server_info::v3::Request, _, _>(
             t::turn_server_route,
         );
+        use client::report as rep;
+        use ruma::api::client::{reporting, room as rm};
+        r.add::<rm::report_content::v3::Request, _, _>(rep::report_event_route);
+        r.add::<rm::report_room::v3::Request, _, _>(rep::report_room_route);
+        r.add::<reporting::report_user::v3::Request, _, _>(rep::report_user_route);
     }
     r.add::<c::device::get_devices::v3::Request, _, _>(client::device::get_devices_route);
     r.add::<c::device::get_device::v3::Request, _, _>(client::device::get_device_route);

@@ -13,6 +13,7 @@ pub mod presence;
 pub mod push_rules;
 pub mod rate_limit;
 pub mod registration_ledger;
+pub mod reports;
 pub mod rooms;
 pub mod shared_secret;
 pub mod sync;

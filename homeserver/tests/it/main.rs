@@ -18,6 +18,7 @@ mod key_backup;
 mod keys;
 mod nio;
 mod profile_filter;
+mod reports;
 mod rooms;
 mod rooms_bad_input;
 mod rooms_features;

@@ -2,6 +2,7 @@
 //! handlers with serde types, sharing the client API's authentication and error mapping.
 
 pub mod contacts;
+pub mod event_reports;
 pub mod org_policy;
 pub mod register;
 pub mod server_version;

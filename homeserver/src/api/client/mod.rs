@@ -14,6 +14,7 @@ pub mod presence;
 pub mod profile;
 pub mod push;
 pub mod receipt;
+pub mod report;
 pub mod room;
 pub mod session;
 pub mod state;
