@@ -368,3 +368,21 @@ pub async fn rooms_changed(
         .map(|r| r.try_get(0))
         .collect::<Result<_, _>>()?)
 }
+
+/// The rooms both `a` and `b` are joined to, by room id.
+pub async fn mutual_rooms(pool: &AnyPool, a: &str, b: &str) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT mine.room_id FROM bridge_memberships mine \
+         JOIN bridge_memberships theirs ON theirs.room_id = mine.room_id \
+         WHERE mine.user_id = $1 AND theirs.user_id = $2 \
+         AND mine.membership = 'join' AND theirs.membership = 'join' ORDER BY mine.room_id",
+    )
+    .bind(a)
+    .bind(b)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<Result<_, _>>()?)
+}

@@ -121,6 +121,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(admin::server_version::server_version_route),
         )
         .route(
+            client::mutual_rooms::PATH,
+            get(client::mutual_rooms::mutual_rooms_route),
+        )
+        .route(
             "/_consort/v1/keys/history/{user}",
             get(consort::key_history::key_history_route),
         )

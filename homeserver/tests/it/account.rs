@@ -294,6 +294,21 @@ async fn registration_tokens(backend: Backend) {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["errcode"], "M_UNAUTHORIZED");
     assert_eq!(hs.count("hs_users").await, 0);
+    // The validity check (unauthenticated) knows the configured tokens.
+    for (token, valid) in [("let-me-in", true), ("guess", false)] {
+        let (status, body) = hs
+            .get(
+                &format!(
+                    "/_matrix/client/v1/register/m.login.registration_token/validity?token={token}"
+                ),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, body["valid"].clone()),
+            (StatusCode::OK, json!(valid))
+        );
+    }
 
     // Dummy auth is not enough when tokens are required.
     let (status, _) = hs

@@ -1,7 +1,7 @@
 //! What the node has nothing behind yet answers as Synapse does when the feature is not
 //! configured: third-party lookups find nothing; third-party identifiers cannot be
 //! validated (400 `M_THREEPID_MEDIUM_NOT_SUPPORTED` with Synapse's messages) and none is
-//! listed; no registration token is valid; no TURN server is offered. Nothing is written by any of these.
+//! listed; without configured registration tokens none is valid; no TURN server is offered. Nothing is written by any of these.
 
 use consort_homeserver::config::RegistrationMode;
 use consort_homeserver::testing::{Consortium, Db};

@@ -32,10 +32,13 @@ const VERSIONS: &[&str] = &[
 pub async fn versions_route(
     _body: Ruma<get_supported_versions::Request>,
 ) -> RouteResult<get_supported_versions::Response> {
-    Ok(
-        get_supported_versions::Response::new(VERSIONS.iter().map(|v| (*v).to_owned()).collect())
-            .into(),
-    )
+    let mut response =
+        get_supported_versions::Response::new(VERSIONS.iter().map(|v| (*v).to_owned()).collect());
+    // Unstable endpoints that are served, so that clients use them.
+    response
+        .unstable_features
+        .insert("uk.half-shot.msc2666.query_mutual_rooms".to_owned(), true);
+    Ok(response.into())
 }
 
 /// `GET /.well-known/matrix/client`

@@ -10,6 +10,7 @@ pub mod filter;
 pub mod keys;
 pub mod membership;
 pub mod message;
+pub mod mutual_rooms;
 pub mod presence;
 pub mod profile;
 pub mod push;

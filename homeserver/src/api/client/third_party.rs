@@ -1,8 +1,8 @@
 //! What Consort has nothing behind yet, answered the way Synapse answers when the feature is
 //! not configured: third-party lookups (`/thirdparty/*`) find nothing, since no bridge is
 //! attached; third-party identifiers (`/account/3pid*`, `*/requestToken`) cannot be
-//! validated, since no email or SMS sender is configured; registration tokens are not used;
-//! no TURN server is configured for calls.
+//! validated, since no email or SMS sender is configured; no TURN server is configured for
+//! calls. The registration token check is here too: it answers from the node's configuration.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +17,9 @@ use ruma::api::client::thirdparty::{
 };
 use ruma::api::error::ErrorKind;
 
-use super::RouteResult;
+use axum::extract::State;
+
+use super::{AppStateRef, RouteResult};
 use crate::api::ruma_wrapper::{Ruma, WithEmptyFields};
 use crate::error::{Error, Result};
 
@@ -165,13 +167,14 @@ pub async fn register_msisdn_token_route() -> Error {
     not_supported("Registration by phone number is not supported on this homeserver")
 }
 
-/// `GET /_matrix/client/v1/register/m.login.registration_token/validity`: registration takes
-/// no tokens here (new accounts wait for their organisation's approval instead), so no
-/// token is valid.
+/// `GET /_matrix/client/v1/register/m.login.registration_token/validity`: whether the token
+/// is one of the node's `registration_tokens`.
 pub async fn registration_token_validity_route(
-    _body: Ruma<check_registration_token_validity::v1::Request>,
+    State(state): AppStateRef,
+    body: Ruma<check_registration_token_validity::v1::Request>,
 ) -> RouteResult<check_registration_token_validity::v1::Response> {
-    Ok(check_registration_token_validity::v1::Response::new(false).into())
+    let valid = state.config.registration_tokens.contains(&body.body.token);
+    Ok(check_registration_token_validity::v1::Response::new(valid).into())
 }
 
 /// `GET /_matrix/client/v3/voip/turnServer`: `{}`, Synapse's answer when no TURN server is
