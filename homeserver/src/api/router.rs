@@ -267,6 +267,9 @@ fn matrix_routes() -> Routes {
     r.add::<c::profile::set_profile_field::v3::Request, _, _>(
         client::profile::set_profile_field_route,
     );
+    r.add::<c::profile::delete_profile_field::v3::Request, _, _>(
+        client::profile::delete_profile_field_route,
+    );
     r.add::<c::filter::create_filter::v3::Request, _, _>(client::filter::create_filter_route);
     r.add::<c::filter::get_filter::v3::Request, _, _>(client::filter::get_filter_route);
 

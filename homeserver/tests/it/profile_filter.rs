@@ -55,6 +55,39 @@ async fn profile_fields(backend: Backend) {
         json!({"displayname": "Jane Doe", "avatar_url": "mxc://org1.localhost/abc"})
     );
 
+    // DELETE clears a field (Matrix 1.16); another user's is refused; a field this server
+    // does not store is already absent.
+    let avatar = format!("/_matrix/client/v3/profile/{user_id}/avatar_url");
+    let (status, _) = hs
+        .call(reqwest::Method::DELETE, &avatar, Some(&other_token), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = hs
+        .call(reqwest::Method::DELETE, &avatar, Some(&token), None)
+        .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({})));
+    let (status, body) = hs
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/_matrix/client/v3/profile/{user_id}/org.example.custom"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!((status, body), (StatusCode::OK, json!({})));
+    let (_, body) = hs
+        .get(&format!("/_matrix/client/v3/profile/{user_id}"), None)
+        .await;
+    assert_eq!(body, json!({"displayname": "Jane Doe"}));
+    let (status, _) = hs
+        .put(
+            &avatar,
+            Some(&token),
+            json!({"avatar_url": "mxc://org1.localhost/abc"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
     // Someone else's profile.
     assert_error(
         &hs.put(

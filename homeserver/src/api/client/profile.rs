@@ -1,10 +1,13 @@
-//! Profiles: `GET /profile/{userId}` and the `displayname` / `avatar_url` fields. Local users
+//! Profiles: `GET /profile/{userId}` and the `displayname` / `avatar_url` fields (get, set,
+//! delete; changes go on the ledger like every profile change). Local users
 //! come from this node's database; users of other organisations from the ledger.
 
 use axum::extract::State;
 use ruma::{
     OwnedMxcUri, UserId,
-    api::client::profile::{get_profile, get_profile_field, set_profile_field},
+    api::client::profile::{
+        delete_profile_field, get_profile, get_profile_field, set_profile_field,
+    },
     profile::{ProfileFieldName, ProfileFieldValue},
 };
 
@@ -100,4 +103,29 @@ pub async fn set_profile_field_route(
         }
     }
     Ok(set_profile_field::v3::Response::new().into())
+}
+
+/// `DELETE /_matrix/client/v3/profile/{userId}/{keyName}`: clears `displayname` or
+/// `avatar_url` (a ledger profile record, as setting them is); no other field is stored
+/// here, so deleting one changes nothing.
+pub async fn delete_profile_field_route(
+    State(state): AppStateRef,
+    body: Ruma<delete_profile_field::v3::Request>,
+) -> RouteResult<delete_profile_field::v3::Response> {
+    let sender = body.sender()?;
+    let request = &body.body;
+    if request.user_id != sender.user_id {
+        return Err(Error::forbidden("Cannot set another user's profile"));
+    }
+    let user_id = &sender.user_id;
+    match &request.field {
+        ProfileFieldName::DisplayName => {
+            accounts::set_profile(&state, user_id, Some(None), None).await?;
+        }
+        ProfileFieldName::AvatarUrl => {
+            accounts::set_profile(&state, user_id, None, Some(None)).await?;
+        }
+        _ => {}
+    }
+    Ok(delete_profile_field::v3::Response::new().into())
 }
