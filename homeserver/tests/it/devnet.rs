@@ -31,6 +31,9 @@ fn free_port_block(n: u16) -> u16 {
 }
 
 async fn start(dir: &Path, base: u16, chain_base: u16) -> (Child, Vec<String>) {
+    // The devnet's own log goes to a file, shown when it exits before READY.
+    let log_path = dir.join("devnet-stderr.log");
+    let log = std::fs::File::create(&log_path).expect("devnet log file");
     let mut child = Command::new(env!("CARGO_BIN_EXE_consort"))
         .args(["devnet", "--orgs", "4", "--registration", "approval"])
         .arg("--data-dir")
@@ -38,7 +41,7 @@ async fn start(dir: &Path, base: u16, chain_base: u16) -> (Child, Vec<String>) {
         .args(["--base-port", &base.to_string()])
         .args(["--chain-base-port", &chain_base.to_string()])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(log))
         .process_group(0)
         .kill_on_drop(true)
         .spawn()
@@ -55,7 +58,13 @@ async fn start(dir: &Path, base: u16, chain_base: u16) -> (Child, Vec<String>) {
                 return urls;
             }
         }
-        panic!("devnet exited before READY");
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect::<Vec<_>>();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        panic!(
+            "devnet exited before READY; its last log lines:\n{}",
+            tail.join("\n")
+        );
     })
     .await
     .expect("READY within 180 s");

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use matrix_sdk::Client;
 use matrix_sdk::config::SyncSettings;
+use matrix_sdk::ruma::UserId;
 use matrix_sdk::ruma::api::client::room::create_room::v3::Request as CreateRoomRequest;
 use matrix_sdk::ruma::events::GlobalAccountDataEventType;
-use matrix_sdk::ruma::{OwnedRoomId, UserId};
 
+use crate::e2ee::join_when_invited;
 use crate::support::{errcode, raw_get, user};
 
 const API: &str = "_matrix/client/unstable/org.consort.contacts";
@@ -46,21 +47,6 @@ async fn wait_for(who: &Client, other: &UserId, want: &str) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("{:?} -> {other}: {got}, not {want}", who.user_id());
-}
-
-async fn join_when_invited(c: &Client, room: &OwnedRoomId) {
-    for _ in 0..40 {
-        c.sync_once(SyncSettings::default().timeout(Duration::from_secs(2)))
-            .await
-            .expect("sync");
-        if c.get_room(room)
-            .is_some_and(|r| r.state() == matrix_sdk::RoomState::Invited)
-        {
-            c.join_room_by_id(room).await.expect("join");
-            return;
-        }
-    }
-    panic!("{:?} never saw the invite to {room}", c.user_id());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -21,7 +21,7 @@ use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, UserId};
 use matrix_sdk::{Client, RoomState};
 
-use crate::support::{bind, client, user};
+use crate::support::{account_only, bind, client, user};
 
 /// A consortium of `n` organisations with the product's default: private rooms and direct
 /// chats encrypted from their creation.
@@ -62,7 +62,7 @@ pub(crate) async fn receive_decrypted(c: &Client, room: &OwnedRoomId, body: &str
 }
 
 /// Syncs `c` until it is invited to `room`, then joins.
-async fn join_when_invited(c: &Client, room: &OwnedRoomId) {
+pub(crate) async fn join_when_invited(c: &Client, room: &OwnedRoomId) {
     for _ in 0..40 {
         c.sync_once(SyncSettings::default().timeout(Duration::from_secs(2)))
             .await
@@ -402,21 +402,7 @@ async fn element_webs_crypto_stack_and_matrix_sdk_decrypt_each_other() {
 
     let c = encrypted_consortium(2).await;
     // Jane's account only: her device is the one matrix-js-sdk logs in.
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/_matrix/client/v3/register", c.org(1).base_url))
-        .json(&serde_json::json!({
-            "username": "jane",
-            "password": "jane-password-1",
-            "auth": {"type": "m.login.dummy"},
-            "inhibit_login": true,
-        }))
-        .send()
-        .await
-        .expect("register")
-        .json()
-        .await
-        .expect("register answer");
-    let jane_id = UserId::parse(answer["user_id"].as_str().expect("user id")).expect("id");
+    let jane_id = account_only(&c.org(1).base_url, "jane").await;
     let bob = user(&c.org(2).base_url, "bob").await;
     bob.sync_once(SyncSettings::default()).await.expect("sync");
     // A direct chat: under the default policy it is bob's contact request to jane, and her

@@ -7,11 +7,10 @@
 use std::path::PathBuf;
 
 use matrix_sdk::config::SyncSettings;
-use matrix_sdk::ruma::UserId;
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 
 use crate::e2ee::{encrypted_consortium, receive_decrypted};
-use crate::support::user;
+use crate::support::{account_only, user};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hydrogen_and_matrix_sdk_decrypt_each_other_in_a_direct_chat() {
@@ -25,21 +24,7 @@ async fn hydrogen_and_matrix_sdk_decrypt_each_other_in_a_direct_chat() {
 
     let c = encrypted_consortium(2).await;
     // Alice's account only: Hydrogen logs in with its password and creates her one device.
-    let answer: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/_matrix/client/v3/register", c.org(1).base_url))
-        .json(&serde_json::json!({
-            "username": "alice",
-            "password": "alice-password-1",
-            "auth": {"type": "m.login.dummy"},
-            "inhibit_login": true,
-        }))
-        .send()
-        .await
-        .expect("register")
-        .json()
-        .await
-        .expect("register answer");
-    let alice_id = UserId::parse(answer["user_id"].as_str().expect("user id")).expect("id");
+    let alice_id = account_only(&c.org(1).base_url, "alice").await;
     let bob = user(&c.org(2).base_url, "bob").await;
     bob.sync_once(SyncSettings::default()).await.expect("sync");
     // What Element does for "start a chat": trusted_private_chat, is_direct, m.direct.

@@ -148,3 +148,23 @@ pub async fn bind(a: &Client, b: &Client) {
     }
     panic!("{a_id} and {b_id} never became contacts");
 }
+
+/// Registers `localpart` (password `{localpart}-password-1`) without logging in, for a client
+/// that is not matrix-sdk (matrix-js-sdk, Hydrogen) to log in itself and own the only device.
+pub async fn account_only(base_url: &str, localpart: &str) -> matrix_sdk::ruma::OwnedUserId {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base_url}/_matrix/client/v3/register"))
+        .json(&serde_json::json!({
+            "username": localpart,
+            "password": format!("{localpart}-password-1"),
+            "auth": {"type": "m.login.dummy"},
+            "inhibit_login": true,
+        }))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("register answer");
+    matrix_sdk::ruma::UserId::parse(answer["user_id"].as_str().expect("user id")).expect("id")
+}
