@@ -270,6 +270,7 @@ fn matrix_routes() -> Routes {
     r.add::<c::profile::delete_profile_field::v3::Request, _, _>(
         client::profile::delete_profile_field_route,
     );
+    r.add::<c::admin::get_user_info::v3::Request, _, _>(client::whois::whois_route);
     r.add::<c::filter::create_filter::v3::Request, _, _>(client::filter::create_filter_route);
     r.add::<c::filter::get_filter::v3::Request, _, _>(client::filter::get_filter_route);
 

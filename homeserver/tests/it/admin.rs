@@ -10,7 +10,7 @@ use crate::{
     harness::{Backend, TestServer, assert_error},
 };
 
-both_backends!(admin_users_api, shared_secret_registration);
+both_backends!(admin_users_api, shared_secret_registration, whois);
 
 async fn admin_users_api(backend: Backend) {
     let hs = TestServer::start(backend, |_| {}).await;
@@ -144,6 +144,46 @@ async fn admin_users_api(backend: Backend) {
             .as_str()
             .expect("version")
             .starts_with("consort ")
+    );
+    hs.stop().await;
+}
+
+/// `GET /admin/whois/{userId}`: admins see any local user's devices, a user sees their own,
+/// anyone else is refused; other organisations' users are not whois-ed here.
+async fn whois(backend: Backend) {
+    let hs = TestServer::start(backend, |_| {}).await;
+    let admin = hs.admin_token("root").await;
+    let (user_id, token, device_id) = hs.register("jane", "jane-password").await;
+    let (_, other, _) = hs.register("kim", "kim-password").await;
+    let path = format!("/_matrix/client/v3/admin/whois/{user_id}");
+    // One authenticated request records the device's address and time.
+    let (status, _) = hs
+        .get("/_matrix/client/v3/account/whoami", Some(&token))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for who in [&admin, &token] {
+        let (status, body) = hs.get(&path, Some(who)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["user_id"], json!(user_id));
+        let sessions = &body["devices"][&device_id]["sessions"];
+        assert!(sessions.is_array(), "{body}");
+        let connection = &sessions[0]["connections"][0];
+        assert_eq!(connection["ip"], "127.0.0.1", "{body}");
+        assert!(connection["last_seen"].as_u64().unwrap_or(0) > 0, "{body}");
+    }
+    assert_error(
+        &hs.get(&path, Some(&other)).await,
+        StatusCode::FORBIDDEN,
+        "M_FORBIDDEN",
+    );
+    assert_error(
+        &hs.get(
+            "/_matrix/client/v3/admin/whois/@x:elsewhere.example",
+            Some(&admin),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "M_INVALID_PARAM",
     );
     hs.stop().await;
 }

@@ -25,6 +25,7 @@ pub mod third_party;
 pub mod to_device;
 pub mod typing;
 pub mod user_directory;
+pub mod whois;
 
 use std::sync::Arc;
 
