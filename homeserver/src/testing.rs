@@ -136,10 +136,17 @@ impl Consortium {
         }
         // Admins are registrations on the ledger: every node must be up first.
         for (server_name, base_url, secret, node, tx, task, config) in started {
-            let admin = tokio::time::timeout(
-                Duration::from_secs(60),
-                register_admin(&http, &base_url, &secret, "admin"),
-            )
+            let admin = tokio::time::timeout(Duration::from_secs(60), async {
+                loop {
+                    match register_admin(&http, &base_url, &secret, "admin").await {
+                        // The ledger is not up on every node yet: ask again, as a client does.
+                        Err(e) if e.to_string().contains("503") => {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        other => break other,
+                    }
+                }
+            })
             .await
             .expect("admin registration commits in time")
             .expect("admin registered");

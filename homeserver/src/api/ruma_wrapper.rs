@@ -128,6 +128,23 @@ impl<T, G> Ruma<T, G> {
     }
 }
 
+/// Reads and drops up to `cap` bytes of a refused body, for at most 5 s: a client still
+/// writing its body when the 413 arrives otherwise fails with a broken pipe and never reads
+/// the answer. Larger or slower bodies are cut off as before.
+async fn drain(mut body: axum::body::Body, cap: usize) {
+    use http_body_util::BodyExt;
+    let mut seen = 0usize;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while seen <= cap {
+            match body.frame().await {
+                Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+                _ => break,
+            }
+        }
+    })
+    .await;
+}
+
 /// Reads a whole body, refusing more than `limit` bytes with 413 `M_TOO_LARGE`.
 pub async fn read_body(parts: &Parts, body: axum::body::Body, limit: usize) -> Result<Bytes> {
     let declared = parts
@@ -136,6 +153,7 @@ pub async fn read_body(parts: &Parts, body: axum::body::Body, limit: usize) -> R
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
+        drain(body, limit.saturating_mul(4)).await;
         return Err(Error::too_large(limit));
     }
     axum::body::to_bytes(body, limit).await.map_err(|err| {
