@@ -6,7 +6,6 @@
 use consort_bridge::contacts::read::{self, ContactRow, ContactState, ContactStep};
 use consort_bridge::contacts::{Refusal, Transition, transition};
 use consort_bridge::{Contact, ContactAction, Record};
-use ruma::UserId;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -20,13 +19,6 @@ pub const CONTACTS_EVENT: &str = "org.consort.contacts";
 
 fn db(err: sqlx::Error) -> Error {
     Error::Internal(format!("contacts projection: {err}"))
-}
-
-/// Parses a user id from a request.
-pub fn parse_user(user: &str) -> Result<String> {
-    UserId::parse(user)
-        .map(|u| u.to_string())
-        .map_err(|e| Error::invalid_param(format!("Invalid user id {user}: {e}")))
 }
 
 fn refusal_error(refusal: Refusal, other: &str) -> Error {

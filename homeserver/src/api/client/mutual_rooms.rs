@@ -9,12 +9,12 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Query, State};
 use http::StatusCode;
-use ruma::UserId;
 use ruma::api::error::ErrorKind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api::consort::key_history::AnyUser;
+use crate::api::consort::user_id_param;
 use crate::error::{Error, Result};
 use crate::services::rooms::send::store_error;
 use crate::state::AppState;
@@ -38,8 +38,7 @@ pub async fn mutual_rooms_route(
     let other = query
         .user_id
         .ok_or_else(|| Error::missing_param("Missing string query parameter user_id"))?;
-    let other = UserId::parse(&other)
-        .map_err(|e| Error::invalid_param(format!("Invalid user id {other}: {e}")))?;
+    let other = user_id_param(&other)?;
     if other == sender.user_id {
         return Err(Error::new(
             StatusCode::UNPROCESSABLE_ENTITY,

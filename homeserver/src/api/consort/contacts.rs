@@ -12,9 +12,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::key_history::AnyUser;
+use super::user_id_param;
 use crate::api::json_body::{JsonBody, JsonBodyOrEmpty};
 use crate::error::{Error, Result};
-use crate::services::contacts::{self, parse_user};
+use crate::services::contacts;
 use crate::state::AppState;
 
 /// The common prefix of every contacts route.
@@ -49,8 +50,8 @@ pub async fn request_route(
     AnyUser(sender): AnyUser,
     JsonBody(body): JsonBody<NewRequest>,
 ) -> Result<Json<Value>> {
-    let other = parse_user(&body.user_id)?;
-    let next = contacts::step(&state, &sender, &other, ContactAction::Request).await?;
+    let other = user_id_param(&body.user_id)?;
+    let next = contacts::step(&state, &sender, other.as_str(), ContactAction::Request).await?;
     Ok(answer(next))
 }
 
@@ -71,8 +72,8 @@ pub async fn accept_route(
     AnyUser(sender): AnyUser,
     Path(user): Path<String>,
 ) -> Result<Json<Value>> {
-    let other = parse_user(&user)?;
-    let next = contacts::step(&state, &sender, &other, ContactAction::Accept).await?;
+    let other = user_id_param(&user)?;
+    let next = contacts::step(&state, &sender, other.as_str(), ContactAction::Accept).await?;
     Ok(answer(next))
 }
 
@@ -82,8 +83,8 @@ pub async fn decline_route(
     AnyUser(sender): AnyUser,
     Path(user): Path<String>,
 ) -> Result<Json<Value>> {
-    let other = parse_user(&user)?;
-    let next = contacts::step(&state, &sender, &other, ContactAction::Decline).await?;
+    let other = user_id_param(&user)?;
+    let next = contacts::step(&state, &sender, other.as_str(), ContactAction::Decline).await?;
     Ok(answer(next))
 }
 
@@ -103,7 +104,7 @@ pub async fn unbind_route(
     Path(user): Path<String>,
     JsonBodyOrEmpty(body): JsonBodyOrEmpty<Unbind>,
 ) -> Result<Json<Value>> {
-    let other = parse_user(&user)?;
+    let other = user_id_param(&user)?;
     match body.confirm {
         Some(true) => {}
         Some(false) => {
@@ -117,6 +118,6 @@ pub async fn unbind_route(
             ));
         }
     }
-    let next = contacts::step(&state, &sender, &other, ContactAction::Unbind).await?;
+    let next = contacts::step(&state, &sender, other.as_str(), ContactAction::Unbind).await?;
     Ok(answer(next))
 }

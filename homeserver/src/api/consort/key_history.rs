@@ -9,7 +9,6 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, State};
 use http::request::Parts;
-use ruma::UserId;
 use serde::Serialize;
 
 use crate::api::ruma_wrapper::access_token;
@@ -48,8 +47,7 @@ pub async fn key_history_route(
     _caller: AnyUser,
     Path(user): Path<String>,
 ) -> Result<Json<KeyHistory>> {
-    let user = UserId::parse(&user)
-        .map_err(|e| Error::invalid_param(format!("Invalid user id {user}: {e}")))?;
+    let user = super::user_id_param(&user)?;
     let height = state.chain()?.applied_height();
     let history = key_history(&state, user.as_str()).await?;
     Ok(Json(KeyHistory {

@@ -3,3 +3,13 @@
 
 pub mod contacts;
 pub mod key_history;
+
+use ruma::{OwnedUserId, UserId};
+
+use crate::error::{Error, Result};
+
+/// A user id from a path or query parameter of an endpoint that is not a ruma endpoint,
+/// refused with 400 `M_INVALID_PARAM` naming it.
+pub fn user_id_param(user: &str) -> Result<OwnedUserId> {
+    UserId::parse(user).map_err(|e| Error::invalid_param(format!("Invalid user id {user}: {e}")))
+}
