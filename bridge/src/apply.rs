@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use crate::position::{MAX_BLOCK_TXS, position};
 use crate::records::Record;
 use crate::validate::{subject, validate};
-use crate::{contacts, directory, keys, receipts, rooms, users};
+use crate::{contacts, directory, keys, media, receipts, rooms, users};
 
 /// The bridge: validates and applies blocks to this node's projection.
 #[derive(Clone)]
@@ -198,6 +198,8 @@ impl Bridge {
                 }
                 Some(contacts::apply_org_policy(conn, org, policy, value, pos).await)
             }
+            Record::MediaPin(r) => Some(media::apply_pin(conn, g, org, r, pos).await),
+            Record::MediaUnpin(r) => Some(media::apply_unpin(conn, g, org, r, pos).await),
             _ => None,
         };
         if let Some(outcome) = key_outcome {
@@ -252,7 +254,9 @@ impl Bridge {
             | Record::KeySignatures(_)
             | Record::ToDevice(_)
             | Record::Contact(_)
-            | Record::OrgPolicy { .. } => {
+            | Record::OrgPolicy { .. }
+            | Record::MediaPin(_)
+            | Record::MediaUnpin(_) => {
                 return Ok(Err("room and key records are applied above".into()));
             }
             Record::Profile {

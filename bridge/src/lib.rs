@@ -6,6 +6,7 @@ pub mod apply;
 pub mod contacts;
 pub mod directory;
 pub mod keys;
+pub mod media;
 pub mod position;
 pub mod receipts;
 pub mod records;
@@ -16,7 +17,7 @@ pub mod validate;
 
 pub use apply::Bridge;
 pub use records::{
-    Contact, ContactAction, CrossSigningKeys, KeyClaim, KeySignatures, KeyUpload, ReadReceipt,
-    Record, Registration, RoomAlias, RoomDirectory, RoomEvent, ToDevice,
+    Contact, ContactAction, CrossSigningKeys, KeyClaim, KeySignatures, KeyUpload, MediaPin,
+    MediaUnpin, ReadReceipt, Record, Registration, RoomAlias, RoomDirectory, RoomEvent, ToDevice,
 };
 pub use submit::{BridgeError, submit_record};

@@ -63,6 +63,38 @@ pub enum Record {
         /// Its new value.
         value: String,
     },
+    /// Which `mxc://` URI names which file: the file's IPFS CID and what every node needs to
+    /// serve it. The bytes stay off the ledger, on the nodes' blob stores.
+    MediaPin(MediaPin),
+    /// Media removed by an admin of the organisation that uploaded it (legal or abuse
+    /// reasons): no node serves it any more, and every node deletes its copy.
+    MediaUnpin(MediaUnpin),
+}
+
+/// A file uploaded by a user of the submitting organisation.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct MediaPin {
+    /// `mxc://{server}/{media id}`, the server being the submitting organisation's.
+    pub mxc: String,
+    /// The file's CIDv1 (raw leaf or UnixFS DAG-PB root, sha2-256), base32 text.
+    pub cid: String,
+    /// The file's length in bytes.
+    pub size: u64,
+    /// The content type the uploader gave.
+    pub content_type: Option<String>,
+    /// Who uploaded it.
+    pub uploader: String,
+    /// When (Unix ms, from the submitting node).
+    pub at_ms: u64,
+}
+
+/// Removes a [`MediaPin`].
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct MediaUnpin {
+    /// The media's `mxc://` URI.
+    pub mxc: String,
+    /// The admin who removed it (a user of the submitting organisation).
+    pub admin: String,
 }
 
 /// One step of a contact relationship between two users, taken by `user_id` (a user of the

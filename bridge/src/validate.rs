@@ -25,7 +25,9 @@ pub fn subject(record: &Record) -> Option<&str> {
         | Record::KeySignatures(_)
         | Record::ToDevice(_)
         | Record::Contact(_)
-        | Record::OrgPolicy { .. } => None,
+        | Record::OrgPolicy { .. }
+        | Record::MediaPin(_)
+        | Record::MediaUnpin(_) => None,
     }
 }
 
@@ -113,7 +115,9 @@ pub fn validate(
         | Record::KeySignatures(_)
         | Record::ToDevice(_)
         | Record::Contact(_)
-        | Record::OrgPolicy { .. } => {
+        | Record::OrgPolicy { .. }
+        | Record::MediaPin(_)
+        | Record::MediaUnpin(_) => {
             Err("room and key records are validated by their own modules".into())
         }
         Record::Deactivation { .. } | Record::Profile { .. } => match existing {

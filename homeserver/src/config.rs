@@ -124,6 +124,60 @@ impl Default for RateLimits {
     }
 }
 
+/// Where a node keeps media blobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaBackend {
+    /// Blocks on disk under `{data_dir}/media`, laid out as IPFS lays out a file (no
+    /// external service).
+    #[default]
+    Embedded,
+    /// An IPFS node's RPC API (`kubo_url`).
+    Kubo,
+}
+
+impl std::str::FromStr for MediaBackend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "embedded" => Ok(Self::Embedded),
+            "kubo" => Ok(Self::Kubo),
+            other => Err(format!("expected embedded or kubo, got {other:?}")),
+        }
+    }
+}
+
+/// The media repository: uploads, the blob store, and the other organisations' gateways.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MediaConfig {
+    /// Largest upload accepted, in bytes (Synapse's `max_upload_size`, 50 MiB by default).
+    pub max_upload_bytes: usize,
+    /// Where blobs are stored.
+    pub backend: MediaBackend,
+    /// The IPFS node's RPC API, for the `kubo` backend (`http://127.0.0.1:5001`).
+    pub kubo_url: Option<String>,
+    /// The base URL of every other organisation's node (`org2 = "https://..."`), whose
+    /// `/ipfs/{cid}` gateway this node fetches media blocks from.
+    pub peers: std::collections::BTreeMap<String, String>,
+    /// Whether `/preview_url` fetches pages (off, as in Synapse; it makes the node fetch any
+    /// URL a user gives).
+    pub url_previews: bool,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 50 * 1024 * 1024,
+            backend: MediaBackend::default(),
+            kubo_url: None,
+            peers: Default::default(),
+            url_previews: false,
+        }
+    }
+}
+
 /// Everything a node needs to run its homeserver.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -157,6 +211,8 @@ pub struct Config {
     /// (`genesis.json`, `keys.json`, `node.toml`). Without it the node runs alone, with no
     /// consortium (registrations are recorded only locally).
     pub chain_dir: Option<String>,
+    /// The media repository.
+    pub media: MediaConfig,
 }
 
 impl Default for Config {
@@ -175,6 +231,7 @@ impl Default for Config {
             encryption_default: EncryptionDefault::default(),
             default_room_version: "11".to_owned(),
             chain_dir: None,
+            media: MediaConfig::default(),
         }
     }
 }
@@ -253,6 +310,15 @@ impl Config {
         if let Some(v) = get("CONSORT_MAX_BODY_BYTES") {
             self.max_body_bytes = parse("CONSORT_MAX_BODY_BYTES", v)?;
         }
+        if let Some(v) = get("CONSORT_MEDIA_MAX_UPLOAD_BYTES") {
+            self.media.max_upload_bytes = parse("CONSORT_MEDIA_MAX_UPLOAD_BYTES", v)?;
+        }
+        if let Some(v) = get("CONSORT_MEDIA_BACKEND") {
+            self.media.backend = parse("CONSORT_MEDIA_BACKEND", v)?;
+        }
+        if let Some(v) = get("CONSORT_MEDIA_KUBO_URL") {
+            self.media.kubo_url = Some(v);
+        }
         if let Some(v) = get("CONSORT_RATE_LIMIT_LOGIN_PER_SECOND") {
             self.rate_limits.login.per_second = parse("CONSORT_RATE_LIMIT_LOGIN_PER_SECOND", v)?;
         }
@@ -282,6 +348,16 @@ impl Config {
         }
         if self.max_body_bytes == 0 {
             return Err(ConfigError::Invalid("max_body_bytes must be > 0".into()));
+        }
+        if self.media.max_upload_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "media.max_upload_bytes must be > 0".into(),
+            ));
+        }
+        if self.media.backend == MediaBackend::Kubo && self.media.kubo_url.is_none() {
+            return Err(ConfigError::Invalid(
+                "media.backend = \"kubo\" needs media.kubo_url".into(),
+            ));
         }
         for (name, limit) in [
             ("login", self.rate_limits.login),

@@ -34,6 +34,7 @@ pub fn build_app(
     chain: Option<Arc<ChainLedger>>,
 ) -> anyhow::Result<(Router, Arc<AppState>)> {
     let state = Arc::new(AppState::new(config, db, ledger, chain)?);
+    services::media::janitor::spawn(&state);
     Ok((api::router::router(state.clone()), state))
 }
 

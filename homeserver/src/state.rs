@@ -8,7 +8,7 @@ use crate::{
     config::{Config, ConfigError},
     error::{Error, Result},
     services::{
-        chain_ledger::ChainLedger, notifier::LocalNotifier, presence::Presence,
+        chain_ledger::ChainLedger, media::Media, notifier::LocalNotifier, presence::Presence,
         rate_limit::RateLimiter, registration_ledger::RegistrationLedger,
         rooms::notifications::UnreadCache, rooms::send::TxnLocks, shared_secret::NonceStore,
         typing::Typing, uiaa::UiaaSessions,
@@ -46,6 +46,8 @@ pub struct AppState {
     pub txn_locks: TxnLocks,
     /// Unread counts already computed for `/sync`.
     pub unread: UnreadCache,
+    /// The media repository.
+    pub media: Media,
 }
 
 impl AppState {
@@ -58,7 +60,9 @@ impl AppState {
     ) -> Result<Self, ConfigError> {
         let server_name = OwnedServerName::try_from(config.server_name.as_str())
             .map_err(|e| ConfigError::Invalid(format!("server_name: {e}")))?;
+        let media = Media::open(&config, &db.pool)?;
         Ok(Self {
+            media,
             login_limiter: RateLimiter::new(config.rate_limits.login),
             register_limiter: RateLimiter::new(config.rate_limits.register),
             server_name,

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod client;
 pub mod consort;
 pub mod json_body;
+pub mod media;
 pub mod panic_net;
 pub mod router;
 pub mod ruma_wrapper;

@@ -13,7 +13,7 @@ use http::{HeaderName, Method, header};
 use ruma::api::{Metadata, client as c, path_builder::PathBuilder};
 use tower_http::cors::{Any, CorsLayer};
 
-use super::{admin, client, consort};
+use super::{admin, client, consort, media};
 use crate::{error::Error, state::AppState};
 
 type AppRouter = Router<Arc<AppState>>;
@@ -112,6 +112,15 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(admin::org_policy::get_contacts_policy_route)
                 .put(admin::org_policy::set_contacts_policy_route),
         )
+        .route(
+            "/_synapse/admin/v1/users/{user}/media",
+            get(admin::media::user_media_route),
+        )
+        .route(
+            "/_synapse/admin/v1/media/{server}/{id}",
+            delete(admin::media::delete_media_route),
+        )
+        .route(media::gateway::PATH, get(media::gateway::block_route))
         .route(
             "/_synapse/admin/v1/users/{user}/contacts",
             get(admin::contacts::user_contacts_route),
@@ -419,11 +428,36 @@ fn matrix_routes() -> Routes {
     r.add::<c::to_device::send_event_to_device::v3::Request, _, _>(
         client::to_device::send_to_device_route,
     );
+    {
+        use c::{authenticated_media as am, media as m};
+        use media::{download as d, upload as u};
+        r.add::<m::create_content::v3::Request, _, _>(u::upload_route);
+        r.add::<m::create_mxc_uri::v1::Request, _, _>(u::create_route);
+        r.add::<m::create_content_async::v3::Request, _, _>(u::upload_reserved_route);
+        r.add::<am::get_content::v1::Request, _, _>(d::download_route);
+        r.add::<am::get_content_as_filename::v1::Request, _, _>(d::download_as_route);
+        r.add::<am::get_content_thumbnail::v1::Request, _, _>(d::thumbnail_route);
+        r.add::<am::get_media_config::v1::Request, _, _>(d::config_route);
+        r.add::<am::get_media_preview::v1::Request, _, _>(d::preview_route);
+    }
+    legacy_media_routes(&mut r);
     r.add::<c::tag::get_tags::v3::Request, _, _>(client::tag::get_tags_route);
     r.add::<c::tag::create_tag::v3::Request, _, _>(client::tag::create_tag_route);
     r.add::<c::tag::delete_tag::v3::Request, _, _>(client::tag::delete_tag_route);
 
     r
+}
+
+/// The deprecated unauthenticated media paths (ruma marks their types deprecated).
+#[allow(deprecated)]
+fn legacy_media_routes(r: &mut Routes) {
+    use media::legacy as l;
+    use ruma::api::client::media as m;
+    r.add::<m::get_content::v3::Request, _, _>(l::legacy_download_route);
+    r.add::<m::get_content_as_filename::v3::Request, _, _>(l::legacy_download_as_route);
+    r.add::<m::get_content_thumbnail::v3::Request, _, _>(l::legacy_thumbnail_route);
+    r.add::<m::get_media_config::v3::Request, _, _>(l::legacy_config_route);
+    r.add::<m::get_media_preview::v3::Request, _, _>(l::legacy_preview_route);
 }
 
 /// Web clients (Element Web) call from another origin.

@@ -74,8 +74,32 @@ impl ServerAuth for AppserviceTokenOptional {
 /// deserializer cannot itself say what is wrong with them, or where ruma requires a field
 /// the specification gives a default for.
 pub trait BodyGuard {
+    /// Whether the body is bytes, not JSON (a media upload): an empty one stays empty.
+    const RAW: bool = false;
+
+    /// The largest body the endpoint takes.
+    fn limit(config: &crate::config::Config) -> usize {
+        config.max_body_bytes
+    }
+
     /// The body to hand to ruma, or the error to answer.
     fn prepare(body: Bytes) -> Result<Bytes>;
+}
+
+/// The guard of media uploads: any bytes, up to `media.max_upload_bytes`.
+#[derive(Debug)]
+pub struct MediaUpload;
+
+impl BodyGuard for MediaUpload {
+    const RAW: bool = true;
+
+    fn limit(config: &crate::config::Config) -> usize {
+        config.media.max_upload_bytes
+    }
+
+    fn prepare(body: Bytes) -> Result<Bytes> {
+        Ok(body)
+    }
 }
 
 /// The guard of every endpoint whose ruma type decodes any body as the spec says.
@@ -220,7 +244,7 @@ fn decode<T: IncomingRequest, G: BodyGuard>(
     bytes: Bytes,
     path_args: &[String],
 ) -> Result<T> {
-    let empty = bytes.is_empty() && empty_means_empty_object(&parts);
+    let empty = !G::RAW && bytes.is_empty() && empty_means_empty_object(&parts);
     let bytes = if empty {
         Bytes::from_static(b"{}")
     } else {
@@ -303,7 +327,7 @@ where
             },
         };
 
-        let bytes = read_body(&parts, body, state.config.max_body_bytes).await?;
+        let bytes = read_body(&parts, body, G::limit(&state.config)).await?;
         let body = decode::<T, G>(parts, bytes, &path_args)?;
         Ok(Self {
             body,

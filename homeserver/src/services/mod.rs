@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod credentials;
 pub mod key_backup;
 pub mod keys;
+pub mod media;
 pub mod notifier;
 pub mod presence;
 pub mod push_rules;

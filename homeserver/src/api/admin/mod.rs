@@ -3,6 +3,7 @@
 
 pub mod contacts;
 pub mod event_reports;
+pub mod media;
 pub mod org_policy;
 pub mod register;
 pub mod server_version;
