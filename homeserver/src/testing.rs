@@ -93,8 +93,19 @@ impl Consortium {
             per_second: 1000.0,
             burst: 10_000,
         };
-        let mut started = Vec::new();
+        // Every node's address first: each fetches media from the others' gateways.
+        let mut listeners = Vec::new();
         for org in &genesis.orgs {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let address = listener.local_addr().expect("address");
+            listeners.push((org.id.clone(), listener, address));
+        }
+        let peers: BTreeMap<String, String> = listeners
+            .iter()
+            .map(|(id, _, address)| (id.clone(), format!("http://{address}")))
+            .collect();
+        let mut started = Vec::new();
+        for (org, (_, listener, address)) in genesis.orgs.iter().zip(listeners) {
             let org_dir = dir.path().join(&org.id);
             let database_url = match backend {
                 Backend::Sqlite => None,
@@ -119,9 +130,12 @@ impl Consortium {
             // Tests of plain rooms and of clients built without end-to-end encryption get
             // plain rooms; the encryption tests ask for the product's default themselves.
             config.encryption_default = EncryptionDefault::Off;
+            config.media.peers = peers
+                .iter()
+                .filter(|(id, _)| **id != org.id)
+                .map(|(id, url)| (id.clone(), url.clone()))
+                .collect();
             configure(&mut config);
-            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            let address = listener.local_addr().expect("address");
             config.listen = address;
             let (node, tx, task) = serve_node(config.clone(), listener).await;
             started.push((

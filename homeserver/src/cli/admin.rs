@@ -66,6 +66,31 @@ pub enum AdminCommand {
         /// The full user id.
         user: String,
     },
+    /// Media: list a user's uploads, or remove one on every node.
+    Media {
+        #[command(subcommand)]
+        command: MediaCommand,
+    },
+}
+
+/// `consort admin media` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MediaCommand {
+    /// A user's media (of any organisation): URI, CID, size, content type, time.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The full user id.
+        user: String,
+    },
+    /// Removes one of this organisation's media for legal or abuse reasons: no node serves
+    /// it any more, and every node deletes its copy (needs the running node).
+    Delete {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// `mxc://server/id`.
+        mxc: String,
+    },
 }
 
 /// The node configuration to act on.
@@ -142,11 +167,14 @@ async fn create_via_node(
     Ok(())
 }
 
-/// Approves through the running node's admin API, as one of its admins, with a token that
-/// exists only for this call.
-async fn approve_via_node(cli: &ConfigArg, user: &str) -> anyhow::Result<()> {
-    let state = open(cli).await?;
-    let user_id = accounts::local_user_id(&state, &localpart(&state, user)?)?;
+/// Calls the running node's admin API as one of its admins, with a token that exists only
+/// for this call. Answers the status and body.
+async fn admin_call(
+    state: &AppState,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<(reqwest::StatusCode, String)> {
     let filter = UserFilter {
         include_deactivated: false,
         approved: Some(true),
@@ -178,24 +206,80 @@ async fn approve_via_node(cli: &ConfigArg, user: &str) -> anyhow::Result<()> {
         now,
     )
     .await?;
-    let result = reqwest::Client::new()
-        .put(format!(
-            "{}/_synapse/admin/v2/users/{user_id}",
-            state.config.public_base_url()
-        ))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"approved": true}))
-        .send()
-        .await;
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{}{path}", state.config.public_base_url()))
+        .bearer_auth(&token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let result = request.send().await;
     crate::storage::tokens::delete_for_device(&state.db.pool, &admin.user_id, device).await?;
     crate::storage::devices::delete(&state.db.pool, &admin.user_id, device).await?;
     let response = result?;
     let status = response.status();
+    Ok((status, response.text().await.unwrap_or_default()))
+}
+
+/// Approves through the running node's admin API.
+async fn approve_via_node(cli: &ConfigArg, user: &str) -> anyhow::Result<()> {
+    let state = open(cli).await?;
+    let user_id = accounts::local_user_id(&state, &localpart(&state, user)?)?;
+    let (status, body) = admin_call(
+        &state,
+        reqwest::Method::PUT,
+        &format!("/_synapse/admin/v2/users/{user_id}"),
+        Some(serde_json::json!({"approved": true})),
+    )
+    .await?;
     if !status.is_success() {
-        let body = response.text().await.unwrap_or_default();
         anyhow::bail!("approving {user_id} failed: {status} {body}");
     }
     println!("approved {user_id}");
+    Ok(())
+}
+
+/// Lists a user's media as this node's copy of the ledger holds it.
+async fn list_media(cli: &ConfigArg, user: &str) -> anyhow::Result<()> {
+    let state = open(cli).await?;
+    let user_id = UserId::parse(user)?;
+    let (rows, _) = consort_bridge::media::read::by_uploader(
+        &state.db.pool,
+        user_id.as_str(),
+        0,
+        u64::MAX >> 1,
+        true,
+    )
+    .await?;
+    for row in rows {
+        println!(
+            "{}	{}	{} bytes	{}	ts {}{}",
+            row.mxc,
+            row.cid,
+            row.size,
+            row.content_type.as_deref().unwrap_or("-"),
+            row.created_ms,
+            if row.removed { "	removed" } else { "" }
+        );
+    }
+    Ok(())
+}
+
+/// Removes media of this organisation on every node, through the running node.
+async fn delete_media(cli: &ConfigArg, mxc: &str) -> anyhow::Result<()> {
+    let state = open(cli).await?;
+    let (server, id) = consort_bridge::media::split_mxc(mxc)
+        .ok_or_else(|| anyhow::anyhow!("{mxc} is not an mxc:// URI"))?;
+    let (status, body) = admin_call(
+        &state,
+        reqwest::Method::DELETE,
+        &format!("/_synapse/admin/v1/media/{server}/{id}"),
+        None,
+    )
+    .await?;
+    if !status.is_success() {
+        anyhow::bail!("removing {mxc} failed: {status} {body}");
+    }
+    println!("removed {mxc}");
     Ok(())
 }
 
@@ -293,6 +377,12 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
                 );
             }
         }
+        AdminCommand::Media {
+            command: MediaCommand::List { config, user },
+        } => list_media(&config, &user).await?,
+        AdminCommand::Media {
+            command: MediaCommand::Delete { config, mxc },
+        } => delete_media(&config, &mxc).await?,
         AdminCommand::ListUsers { config, pending } => {
             let state = open(&config).await?;
             let filter = UserFilter {

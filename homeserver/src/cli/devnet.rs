@@ -2,6 +2,7 @@
 //! organisation's node runs as its own `consort serve` process with everything it persists
 //! (database, WAL, keys, log, admin credentials) under `DATA_DIR/orgK/`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -54,11 +55,25 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("--registration: {e}"))?;
     let dir = std::path::absolute(&args.data_dir)?;
     let genesis = prepare_chain(&dir, &args)?;
+    // Every node fetches media blocks from the others' gateways.
+    let urls: BTreeMap<String, String> = genesis
+        .orgs
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.id.clone(), format!("http://127.0.0.1:{}", usize::from(args.base_port) + i)))
+        .collect();
     let orgs = genesis
         .orgs
         .iter()
         .enumerate()
-        .map(|(i, o)| write_config(&dir, i, &o.id, &o.server_name, &args, registration))
+        .map(|(i, o)| {
+            let peers = urls
+                .iter()
+                .filter(|(id, _)| **id != o.id)
+                .map(|(id, url)| (id.clone(), url.clone()))
+                .collect();
+            write_config(&dir, i, (&o.id, &o.server_name), peers, &args, registration)
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
 
     let exe = std::env::current_exe().context("locating the consort binary")?;
@@ -134,8 +149,8 @@ fn prepare_chain(dir: &Path, args: &DevnetArgs) -> anyhow::Result<Genesis> {
 fn write_config(
     dir: &Path,
     index: usize,
-    id: &str,
-    server_name: &str,
+    (id, server_name): (&str, &str),
+    peers: BTreeMap<String, String>,
     args: &DevnetArgs,
     registration: RegistrationMode,
 ) -> anyhow::Result<Org> {
@@ -169,6 +184,7 @@ fn write_config(
         .context("--base-port too high")?;
     config.listen = ([127, 0, 0, 1], port).into();
     config.registration = registration;
+    config.media.peers = peers;
     std::fs::write(&path, toml::to_string(&config)?)?;
     Ok(Org {
         id: id.to_owned(),
