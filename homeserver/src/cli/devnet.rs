@@ -60,7 +60,12 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         .orgs
         .iter()
         .enumerate()
-        .map(|(i, o)| (o.id.clone(), format!("http://127.0.0.1:{}", usize::from(args.base_port) + i)))
+        .map(|(i, o)| {
+            (
+                o.id.clone(),
+                format!("http://127.0.0.1:{}", usize::from(args.base_port) + i),
+            )
+        })
         .collect();
     let orgs = genesis
         .orgs

@@ -96,6 +96,55 @@ impl User {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// `POST /_matrix/media/v3/upload` of `file`; answers the status and JSON.
+    pub async fn upload(
+        &self,
+        file: Vec<u8>,
+        content_type: &str,
+        filename: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut path = "/_matrix/media/v3/upload".to_owned();
+        if let Some(name) = filename {
+            path.push_str(&format!("?filename={}", enc(name)));
+        }
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", content_type)
+            .body(file)
+            .send()
+            .await
+            .expect("upload sent");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Uploads `file` and answers its `mxc://` URI.
+    pub async fn upload_ok(&self, file: Vec<u8>, content_type: &str) -> String {
+        let (status, v) = self.upload(file, content_type, None).await;
+        assert_eq!(status, StatusCode::OK, "upload: {v}");
+        v["content_uri"].as_str().expect("content_uri").to_owned()
+    }
+
+    /// A GET answered with raw bytes: status, headers and body (authenticated unless
+    /// `anonymous`).
+    pub async fn get_bytes(
+        &self,
+        path: &str,
+        anonymous: bool,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if !anonymous {
+            request = request.bearer_auth(&self.token);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.expect("body").to_vec();
+        (status, headers, body)
+    }
+
     /// A request that must succeed.
     pub async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
         let (status, value) = self.call(method.clone(), path, body).await;

@@ -16,6 +16,7 @@ mod devnet;
 mod endpoints;
 mod key_backup;
 mod keys;
+mod media;
 mod mutual_rooms;
 mod nio;
 mod profile_filter;

@@ -42,6 +42,9 @@ pub const MAX_PENDING: i64 = 5;
 /// The longest wait a download does for media reserved but not yet uploaded.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
+/// How long a download waits for another organisation's medium this node does not know yet.
+pub const REMOTE_WAIT: Duration = Duration::from_secs(2);
+
 /// A medium ready to serve.
 #[derive(Debug)]
 pub struct Served {
@@ -336,6 +339,11 @@ async fn pinned(state: &AppState, mxc: &str, timeout: Duration) -> Result<MediaR
     let chain = state.chain()?;
     let deadline = tokio::time::Instant::now() + timeout.min(MAX_WAIT);
     let mut applied = chain.watch_applied();
+    let server = consort_bridge::media::split_mxc(mxc).map(|(s, _)| s);
+    let from_other_org = server.is_some_and(|s| {
+        s != state.server_name.as_str() && chain.genesis().orgs.iter().any(|o| o.server_name == s)
+    });
+    let remote_deadline = tokio::time::Instant::now() + timeout.min(REMOTE_WAIT);
     loop {
         if let Some(row) = read::get(chain.pool(), mxc).await.map_err(db)? {
             if row.removed {
@@ -343,13 +351,22 @@ async fn pinned(state: &AppState, mxc: &str, timeout: Duration) -> Result<MediaR
             }
             return Ok(row);
         }
-        if !reserved(&state.db.pool, mxc).await? {
+        let waiting_for = if reserved(&state.db.pool, mxc).await? {
+            deadline
+        } else if from_other_org {
+            // Another organisation's upload this node may not have applied yet (its
+            // uploader's node answered once it applied the pin): a block or two.
+            remote_deadline
+        } else {
             return Err(Error::not_found("Not found"));
-        }
-        if tokio::time::timeout_at(deadline, applied.changed())
+        };
+        if tokio::time::timeout_at(waiting_for, applied.changed())
             .await
             .is_err()
         {
+            if waiting_for == remote_deadline {
+                return Err(Error::not_found("Not found"));
+            }
             return Err(Error::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 ErrorKind::NotYetUploaded,
