@@ -73,6 +73,9 @@ impl Context {
                     "version" => "1".to_owned(),
                     "sessionid" => "walked-session".to_owned(),
                     "protocol" => "irc".to_owned(),
+                    "servername" => self.server_name.clone(),
+                    "mediaid" => format!("walked{n}"),
+                    "filename" => "walked.txt".to_owned(),
                     other => panic!("no value for path parameter {other} of {}", endpoint.path),
                 };
                 enc(&value)
