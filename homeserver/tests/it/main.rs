@@ -17,6 +17,7 @@ mod endpoints;
 mod key_backup;
 mod keys;
 mod media;
+mod media_kubo;
 mod mutual_rooms;
 mod nio;
 mod profile_filter;

@@ -109,7 +109,11 @@ impl KuboStore {
 #[async_trait]
 impl BlobStore for KuboStore {
     async fn put(&self, dag: &FileDag, file: &Bytes) -> Result<(), BlobError> {
-        let part = reqwest::multipart::Part::bytes(file.to_vec()).file_name("blob");
+        // js-ipfs refuses a part without a content type.
+        let part = reqwest::multipart::Part::bytes(file.to_vec())
+            .file_name("blob")
+            .mime_str("application/octet-stream")
+            .map_err(|e| BlobError::Ipfs(e.to_string()))?;
         let form = reqwest::multipart::Form::new().part("file", part);
         let chunker = format!("size-{}", unixfs::CHUNK_SIZE);
         let body = self
