@@ -165,6 +165,58 @@ impl Session {
         Ok((value, arrived))
     }
 
+    /// `POST /_matrix/media/v3/upload` of `file`; the `mxc://` URI.
+    pub async fn upload(&self, file: Vec<u8>) -> Result<String, ApiError> {
+        let mut url = self.base.clone();
+        url.set_path("/_matrix/media/v3/upload");
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(&self.token)
+            .header("content-type", "application/octet-stream")
+            .body(file)
+            .send()
+            .await
+            .map_err(ApiError::transport)?;
+        let answer = read_json(response).await?;
+        string_field(&answer, "content_uri", "/upload")
+    }
+
+    /// `GET /_matrix/client/v1/media/download/{server}/{id}` (authenticated media); the time
+    /// to the first byte of the body, to its last, and its length.
+    pub async fn download(&self, mxc: &str) -> Result<(Duration, Duration, usize), ApiError> {
+        let Some((server, id)) = mxc.strip_prefix("mxc://").and_then(|r| r.split_once('/')) else {
+            return Err(ApiError {
+                status: None,
+                errcode: None,
+                message: format!("{mxc} is not an mxc URI"),
+            });
+        };
+        let mut url = self.base.clone();
+        url.set_path(&format!("/_matrix/client/v1/media/download/{server}/{id}"));
+        let started = Instant::now();
+        let mut response = self
+            .http
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(ApiError::transport)?;
+        let status = response.status();
+        if !status.is_success() {
+            let value = response.json().await.unwrap_or(Value::Null);
+            return Err(error_from(status, &value));
+        }
+        let mut first = None;
+        let mut len = 0;
+        while let Some(chunk) = response.chunk().await.map_err(ApiError::transport)? {
+            first.get_or_insert_with(|| started.elapsed());
+            len += chunk.len();
+        }
+        let total = started.elapsed();
+        Ok((first.unwrap_or(total), total, len))
+    }
+
     async fn call(
         &self,
         method: Method,

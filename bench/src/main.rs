@@ -29,7 +29,8 @@ const CONSORT_ORGS: u16 = 4;
 
 /// Compares Consort with Synapse on the same raw Matrix client-server API load: (a) sequential
 /// send latency, (b) throughput of concurrent senders in one room, (c) send-to-/sync delivery
-/// latency (on Consort from org1's node to org2's).
+/// latency (on Consort from org1's node to org2's), (d) media upload throughput and the time to
+/// first byte of a download (on Consort from another organisation's node).
 #[derive(Debug, Parser)]
 #[command(name = "cs-api-bench", version)]
 struct Args {
@@ -49,6 +50,12 @@ struct Args {
     /// if smaller].
     #[arg(long)]
     delivery_messages: Option<usize>,
+    /// (d) media files uploaded, then downloaded from the receiver's node.
+    #[arg(long, default_value_t = 10)]
+    media_files: usize,
+    /// (d) size of each media file, in MiB.
+    #[arg(long, default_value_t = 3)]
+    media_mib: usize,
     /// Run one side only.
     #[arg(long, value_enum)]
     only: Option<Only>,
@@ -112,6 +119,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         delivery_messages: args
             .delivery_messages
             .unwrap_or_else(|| args.messages.min(100)),
+        media_files: args.media_files,
+        media_mib: args.media_mib,
     };
     let run_id = format!("bench{:08x}", rand::random::<u32>());
     let root = DataRoot::create(&run_id, args.keep_data)?;

@@ -108,6 +108,33 @@ fn rows(params: &Params) -> Vec<Row> {
             },
         },
         Row {
+            label: format!(
+                "(d) upload (MiB/s), {} files of {} MiB",
+                params.media_files, params.media_mib
+            ),
+            ratio_key: Some("upload_mib_s"),
+            cell: |r| figure(&r.media, |m| Some(m.upload_mib_per_s)),
+        },
+        Row {
+            label: "(d) download time to first byte p50 (ms)".into(),
+            ratio_key: Some("media_ttfb_p50"),
+            cell: |r| figure(&r.media, |m| m.ttfb.as_ref().map(|l| l.p50_ms)),
+        },
+        Row {
+            label: "(d) whole download p50 (ms)".into(),
+            ratio_key: Some("media_download_p50"),
+            cell: |r| figure(&r.media, |m| m.download.as_ref().map(|l| l.p50_ms)),
+        },
+        Row {
+            label: "(d) uploader -> downloader".into(),
+            ratio_key: None,
+            cell: |r| match r.media.done() {
+                Some(m) if m.cross_node => Cell::Text(format!("two nodes, {} errors", m.errors.total())),
+                Some(m) => Cell::Text(format!("one node, {} errors", m.errors.total())),
+                None => Cell::Failed,
+            },
+        },
+        Row {
             label: "(c) sender -> receiver".into(),
             ratio_key: None,
             cell: |r| match r.delivery.done() {

@@ -1,6 +1,7 @@
 //! The three workloads, run one after another against one target with fresh users and rooms.
 
 pub mod delivery;
+pub mod media;
 pub mod send_latency;
 pub mod throughput;
 
@@ -24,6 +25,10 @@ pub struct Params {
     pub warmup_seconds: f64,
     /// (c) messages sent one at a time, each awaited at the receiver.
     pub delivery_messages: usize,
+    /// (d) files uploaded, then each downloaded from the receiver's node.
+    pub media_files: usize,
+    /// (d) size of each file, in MiB.
+    pub media_mib: usize,
 }
 
 /// A workload's figures, or why it could not run.
@@ -80,6 +85,8 @@ pub struct Results {
     pub throughput: Outcome<throughput::Throughput>,
     /// (c) send-to-sync delivery latency.
     pub delivery: Outcome<delivery::Delivery>,
+    /// (d) media upload throughput and download time to first byte.
+    pub media: Outcome<media::Media>,
 }
 
 impl Results {
@@ -91,6 +98,7 @@ impl Results {
             send_latency: Outcome::failed(error),
             throughput: Outcome::failed(error),
             delivery: Outcome::failed(error),
+            media: Outcome::failed(error),
         }
     }
 
@@ -99,6 +107,7 @@ impl Results {
         self.send_latency.done().is_none()
             || self.throughput.done().is_none()
             || self.delivery.done().is_none()
+            || self.media.done().is_none()
     }
 }
 
@@ -122,12 +131,18 @@ pub async fn run_all(target: &Target, params: &Params, run: &str) -> Results {
         target.kind, params.delivery_messages
     );
     let delivery = delivery::run(target, params, &users).await;
+    eprintln!(
+        "{}: (d) media, {} files of {} MiB",
+        target.kind, params.media_files, params.media_mib
+    );
+    let media = media::run(target, params, &users).await;
     Results {
         url: target.url.to_string(),
         receiver_url: target.receiver_url.to_string(),
         send_latency: Outcome::from_result(send),
         throughput: Outcome::from_result(throughput),
         delivery: Outcome::from_result(delivery),
+        media: Outcome::from_result(media),
     }
 }
 

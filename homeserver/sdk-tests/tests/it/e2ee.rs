@@ -255,7 +255,7 @@ async fn sdk_users_of_three_organisations_talk_end_to_end_encrypted() {
 }
 
 /// Reads every file under `dir`; panics if one holds `marker`. Answers how many were read.
-fn assert_nowhere(dir: &std::path::Path, marker: &[u8]) -> usize {
+pub(crate) fn assert_nowhere(dir: &std::path::Path, marker: &[u8]) -> usize {
     let mut read = 0;
     for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
         let path = entry.path();

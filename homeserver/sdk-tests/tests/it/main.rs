@@ -8,6 +8,7 @@ mod approval;
 mod contacts;
 mod e2ee;
 mod hydrogen_e2ee;
+mod media;
 mod preview;
 mod rooms;
 mod session;
