@@ -129,7 +129,9 @@ fn rows(params: &Params) -> Vec<Row> {
             label: "(d) uploader -> downloader".into(),
             ratio_key: None,
             cell: |r| match r.media.done() {
-                Some(m) if m.cross_node => Cell::Text(format!("two nodes, {} errors", m.errors.total())),
+                Some(m) if m.cross_node => {
+                    Cell::Text(format!("two nodes, {} errors", m.errors.total()))
+                }
                 Some(m) => Cell::Text(format!("one node, {} errors", m.errors.total())),
                 None => Cell::Failed,
             },

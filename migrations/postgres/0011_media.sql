@@ -26,10 +26,12 @@ CREATE TABLE hs_media_local (
 );
 CREATE INDEX hs_media_local_owner ON hs_media_local (owner, expires_ms);
 -- The embedded blob store's index: the blocks of each file it holds, so that a removed
--- file's blocks go only when no other file uses them.
+-- file's blocks go only when no other file uses them; `stored_ms` dates the file, so that
+-- one stored by an upload that never reached the ledger (a crash in between) is swept later.
 CREATE TABLE hs_blob_blocks (
-    root  TEXT NOT NULL,
-    block TEXT NOT NULL,
+    root      TEXT NOT NULL,
+    block     TEXT NOT NULL,
+    stored_ms BIGINT NOT NULL,
     PRIMARY KEY (root, block)
 );
 CREATE INDEX hs_blob_blocks_block ON hs_blob_blocks (block);

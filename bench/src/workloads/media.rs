@@ -44,7 +44,9 @@ pub async fn run(target: &Target, params: &Params, users: &Users) -> anyhow::Res
     for i in 0..params.media_files {
         // Distinct bytes per file: nothing is served from a copy of an earlier one.
         let seed = rand::random::<u8>() ^ i as u8;
-        let file: Vec<u8> = (0..size).map(|j| ((j * 31 + seed as usize) % 251) as u8).collect();
+        let file: Vec<u8> = (0..size)
+            .map(|j| ((j * 31 + seed as usize) % 251) as u8)
+            .collect();
         let t = Instant::now();
         match uploader.upload(file).await {
             Ok(mxc) => {

@@ -583,6 +583,31 @@ async fn reserved_uploads_thumbnails_and_bad_input() {
             String::from_utf8_lossy(&body)
         );
     }
+
+    // A file stored by an upload that stopped before the ledger (a node killed in between)
+    // is deleted by the sweep; pinned files stay.
+    let state = &c.org(1).node.state;
+    let orphan = pattern(256 * KIB + 1, 77);
+    let dag = unixfs::build(&orphan);
+    state
+        .media
+        .store
+        .put(&dag, &bytes::Bytes::from(orphan))
+        .await
+        .expect("stored");
+    let root = dag.root.to_string();
+    let indexed = "SELECT COUNT(*) FROM hs_blob_blocks WHERE root = $1";
+    assert!(count(&c, 1, indexed, &root).await > 0);
+    let files_before = block_files(&c, 1);
+    use consort_homeserver::services::media::janitor::sweep_orphans;
+    assert_eq!(sweep_orphans(state, Duration::ZERO).await, 1);
+    assert_eq!(count(&c, 1, indexed, &root).await, 0);
+    assert_eq!(block_files(&c, 1), files_before - dag.blocks.len());
+    let (status, _, body) = bob.get_bytes(&download_path(&png), false).await;
+    assert_eq!(
+        (status, body == png_bytes(200, 100)),
+        (StatusCode::OK, true)
+    );
     c.shutdown().await;
 }
 

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use consort_homeserver::testing::{Consortium, Db};
 use consort_homeserver::config::RegistrationMode;
+use consort_homeserver::testing::{Consortium, Db};
 use matrix_sdk::Client;
 use matrix_sdk::attachment::AttachmentConfig;
 use matrix_sdk::config::SyncSettings;
@@ -77,7 +77,9 @@ async fn an_image_sent_on_one_organisation_is_downloaded_on_another() {
     let alice = user(&c.org(1).base_url, "alice").await;
     let bob = user(&c.org(2).base_url, "bob").await;
     for u in [&alice, &bob] {
-        u.sync_once(SyncSettings::default()).await.expect("first sync");
+        u.sync_once(SyncSettings::default())
+            .await
+            .expect("first sync");
     }
     bind(&alice, &bob).await;
     let mut request = CreateRoomRequest::new();
@@ -88,16 +90,28 @@ async fn an_image_sent_on_one_organisation_is_downloaded_on_another() {
     join_when_invited(&bob, &room_id).await;
 
     let image = png(300, 200);
-    room.send_attachment("cat.png", &mime::IMAGE_PNG, image.clone(), AttachmentConfig::new())
-        .await
-        .expect("alice sends an image");
+    room.send_attachment(
+        "cat.png",
+        &mime::IMAGE_PNG,
+        image.clone(),
+        AttachmentConfig::new(),
+    )
+    .await
+    .expect("alice sends an image");
     let (message, encrypted) = receive_message(&bob, &room_id, "cat.png").await;
     assert!(!encrypted, "a plain room");
     let MessageType::Image(content) = message else {
         panic!("not an image: {message:?}");
     };
-    assert!(matches!(content.source, MediaSource::Plain(_)), "{:?}", content.source);
-    assert!(download(&bob, content.source).await == image, "bob gets alice's bytes");
+    assert!(
+        matches!(content.source, MediaSource::Plain(_)),
+        "{:?}",
+        content.source
+    );
+    assert!(
+        download(&bob, content.source).await == image,
+        "bob gets alice's bytes"
+    );
     c.shutdown().await;
 }
 
@@ -107,7 +121,9 @@ async fn an_encrypted_attachment_is_decrypted_on_another_organisation() {
     let alice = user(&c.org(1).base_url, "alice").await;
     let bob = user(&c.org(2).base_url, "bob").await;
     for u in [&alice, &bob] {
-        u.sync_once(SyncSettings::default()).await.expect("first sync");
+        u.sync_once(SyncSettings::default())
+            .await
+            .expect("first sync");
     }
     bind(&alice, &bob).await;
     let mut request = CreateRoomRequest::new();
@@ -117,15 +133,26 @@ async fn an_encrypted_attachment_is_decrypted_on_another_organisation() {
     let room_id = room.room_id().to_owned();
     join_when_invited(&bob, &room_id).await;
     // Alice's client shares the room key once it sees bob joined.
-    alice.sync_once(SyncSettings::default()).await.expect("sync");
+    alice
+        .sync_once(SyncSettings::default())
+        .await
+        .expect("sync");
 
     let marker = "attachment plaintext 7f3a9c";
     let file = format!("{marker}\n").repeat(2000).into_bytes();
-    room.send_attachment("notes.txt", &mime::TEXT_PLAIN, file.clone(), AttachmentConfig::new())
-        .await
-        .expect("alice sends a file");
+    room.send_attachment(
+        "notes.txt",
+        &mime::TEXT_PLAIN,
+        file.clone(),
+        AttachmentConfig::new(),
+    )
+    .await
+    .expect("alice sends a file");
     let (message, encrypted) = receive_message(&bob, &room_id, "notes.txt").await;
-    assert!(encrypted, "the event arrived encrypted and bob decrypted it");
+    assert!(
+        encrypted,
+        "the event arrived encrypted and bob decrypted it"
+    );
     let MessageType::File(content) = message else {
         panic!("not a file: {message:?}");
     };
@@ -134,7 +161,10 @@ async fn an_encrypted_attachment_is_decrypted_on_another_organisation() {
         "the client encrypted the file: {:?}",
         content.source
     );
-    assert!(download(&bob, content.source).await == file, "bob decrypts alice's file");
+    assert!(
+        download(&bob, content.source).await == file,
+        "bob decrypts alice's file"
+    );
 
     let mut c = c;
     for k in 1..=2 {

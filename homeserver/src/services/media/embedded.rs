@@ -77,16 +77,6 @@ impl EmbeddedStore {
         tokio::fs::rename(&tmp, &path).await?;
         Ok(())
     }
-
-    /// The roots of every file in the index (to find files no pin names any more).
-    pub async fn roots(&self) -> Result<Vec<String>, BlobError> {
-        Ok(sqlx::query("SELECT DISTINCT root FROM hs_blob_blocks")
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| r.try_get::<String, _>(0))
-            .collect::<Result<_, _>>()?)
-    }
 }
 
 #[async_trait]
@@ -101,11 +91,12 @@ impl BlobStore for EmbeddedStore {
         let mut tx = self.pool.begin().await?;
         for block in &dag.blocks {
             sqlx::query(
-                "INSERT INTO hs_blob_blocks (root, block) VALUES ($1, $2) \
+                "INSERT INTO hs_blob_blocks (root, block, stored_ms) VALUES ($1, $2, $3) \
                  ON CONFLICT (root, block) DO NOTHING",
             )
             .bind(&root)
             .bind(block.cid.to_string())
+            .bind(crate::services::now_ms())
             .execute(&mut *tx)
             .await?;
         }
@@ -185,6 +176,23 @@ impl BlobStore for EmbeddedStore {
             }
         }
         Ok(())
+    }
+
+    async fn unpinned(&self, stored_before_ms: i64) -> Result<Vec<Cid>, BlobError> {
+        let roots: Vec<String> = sqlx::query(
+            "SELECT DISTINCT b.root FROM hs_blob_blocks b WHERE b.stored_ms < $1 AND NOT EXISTS \
+             (SELECT 1 FROM bridge_media m WHERE m.cid = b.root AND m.removed_pos IS NULL)",
+        )
+        .bind(stored_before_ms)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+        Ok(roots
+            .iter()
+            .filter_map(|r| Cid::try_from(r.as_str()).ok())
+            .collect())
     }
 
     fn describe(&self) -> String {

@@ -4,6 +4,7 @@
 //! a restart picks up where it stopped.
 
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use crate::state::AppState;
 use consort_bridge::media::read;
@@ -60,6 +61,37 @@ pub async fn sweep(state: &AppState) {
     }
 }
 
+/// How old a stored file no pin names must be before it is deleted: older than any upload
+/// still on its way to the ledger.
+pub const ORPHAN_AGE: Duration = Duration::from_secs(600);
+/// How often stored files are checked against the pins.
+const ORPHAN_SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes files stored more than `age` ago that no live pin names (an upload that stopped
+/// between the store and the ledger, a node killed in between). Answers how many went.
+pub async fn sweep_orphans(state: &AppState, age: Duration) -> usize {
+    let before = crate::services::now_ms() - age.as_millis() as i64;
+    let _guard = state.media.sweeping.lock().await;
+    let roots = match state.media.store.unpinned(before).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("unpinned media not listed: {e}");
+            return 0;
+        }
+    };
+    let mut removed = 0;
+    for root in roots {
+        match state.media.store.remove(&root).await {
+            Ok(()) => {
+                removed += 1;
+                tracing::info!(%root, "deleted a stored file no pin names");
+            }
+            Err(e) => tracing::warn!(%root, "unpinned file not deleted: {e}"),
+        }
+    }
+    removed
+}
+
 /// Sweeps after every applied block while the node runs.
 pub fn spawn(state: &Arc<AppState>) {
     let Ok(chain) = state.chain() else {
@@ -67,6 +99,18 @@ pub fn spawn(state: &Arc<AppState>) {
     };
     let mut applied = chain.watch_applied();
     let weak: Weak<AppState> = Arc::downgrade(state);
+    let orphans = weak.clone();
+    tokio::spawn(async move {
+        loop {
+            match orphans.upgrade() {
+                Some(state) => {
+                    sweep_orphans(&state, ORPHAN_AGE).await;
+                }
+                None => return,
+            }
+            tokio::time::sleep(ORPHAN_SWEEP_EVERY).await;
+        }
+    });
     tokio::spawn(async move {
         loop {
             match weak.upgrade() {

@@ -43,6 +43,14 @@ pub trait BlobStore: Send + Sync {
     /// uses.
     async fn remove(&self, root: &cid::Cid) -> Result<(), BlobError>;
 
+    /// Files held here, stored before `stored_before_ms`, that no live pin names: left by
+    /// an upload that stopped between the store and the ledger. A store that cannot tell
+    /// (an IPFS node shared with others) answers none.
+    async fn unpinned(&self, stored_before_ms: i64) -> Result<Vec<cid::Cid>, BlobError> {
+        let _ = stored_before_ms;
+        Ok(Vec::new())
+    }
+
     /// What the store is, for logs and the status.
     fn describe(&self) -> String;
 }
