@@ -354,3 +354,20 @@ pub fn bodies(events: &[Value]) -> Vec<String> {
         .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
         .collect()
 }
+
+/// A request of organisation `org`'s admin (Synapse's admin API): status and JSON body.
+pub async fn admin(
+    c: &consort_homeserver::testing::Consortium,
+    org: usize,
+    method: Method,
+    path: &str,
+) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .request(method, format!("{}{path}", c.org(org).base_url))
+        .bearer_auth(&c.org(org).admin.access_token)
+        .send()
+        .await
+        .expect("admin request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or_default())
+}

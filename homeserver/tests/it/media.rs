@@ -14,7 +14,7 @@ use consort_homeserver::testing::{Consortium, Db};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::client::{User, register};
+use crate::client::{User, admin, register};
 
 const KIB: usize = 1024;
 
@@ -36,17 +36,6 @@ pub fn parts(mxc: &str) -> (&str, &str) {
 pub fn download_path(mxc: &str) -> String {
     let (server, id) = parts(mxc);
     format!("/_matrix/client/v1/media/download/{server}/{id}")
-}
-
-async fn admin(c: &Consortium, org: usize, method: Method, path: &str) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .request(method, format!("{}{path}", c.org(org).base_url))
-        .bearer_auth(&c.org(org).admin.access_token)
-        .send()
-        .await
-        .expect("admin request");
-    let status = response.status();
-    (status, response.json().await.unwrap_or_default())
 }
 
 async fn count(c: &Consortium, org: usize, sql: &str, arg: &str) -> i64 {

@@ -1,7 +1,8 @@
 //! The Kubo RPC backend against a real IPFS node (js-ipfs, `homeserver/ipfs-tests/`): media
 //! uploaded through Consort is pinned on the node under the CID Consort computed, its blocks
 //! are the node's, another organisation (embedded store) downloads it through the uploading
-//! node's gateway, and an admin's removal unpins it.
+//! node's gateway, and an admin's removal unpins it. The embedded store's CIDs are checked
+//! against the node's for the same bytes.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use consort_homeserver::testing::{Consortium, Db};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::client::register;
+use crate::client::{admin, register};
 use crate::media::{download_path, parts, pattern};
 
 /// A js-ipfs daemon this test started; killed by PID when dropped.
@@ -94,6 +95,34 @@ async fn kubo_backend_stores_media_on_a_real_ipfs_node() {
     let alice = register(&c.org(1).base_url, "alice").await;
     let bob = register(&c.org(2).base_url, "bob").await;
 
+    // The embedded store's CIDs are the IPFS node's for the same bytes.
+    for len in [0, 1024, 256 * 1024, 256 * 1024 + 1, 3 * 1024 * 1024] {
+        let data = pattern(len, 5);
+        let part = reqwest::multipart::Part::bytes(data.clone())
+            .file_name("f")
+            .mime_str("application/octet-stream")
+            .unwrap();
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/v0/add", ipfs.api))
+            .query(&[
+                ("cid-version", "1"),
+                ("raw-leaves", "true"),
+                ("chunker", "size-262144"),
+                ("cid-base", "base32"),
+                ("pin", "false"),
+            ])
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .send()
+            .await
+            .expect("add");
+        let added: Value = response.json().await.expect("add JSON");
+        assert_eq!(
+            added["Hash"].as_str(),
+            Some(unixfs::build(&data).root.to_string().as_str()),
+            "{len} bytes"
+        );
+    }
+
     let mut uploaded = Vec::new();
     for (len, seed) in [(1024, 1u8), (3 * 1024 * 1024, 2)] {
         let data = pattern(len, seed);
@@ -124,19 +153,14 @@ async fn kubo_backend_stores_media_on_a_real_ipfs_node() {
     // An admin's removal unpins it from the IPFS node.
     let (mxc, cid) = &uploaded[1];
     let (server, id) = parts(mxc);
-    let response = reqwest::Client::new()
-        .request(
-            Method::DELETE,
-            format!(
-                "{}/_synapse/admin/v1/media/{server}/{id}",
-                c.org(1).base_url
-            ),
-        )
-        .bearer_auth(&c.org(1).admin.access_token)
-        .send()
-        .await
-        .expect("delete");
-    assert_eq!(response.status(), StatusCode::OK);
+    let (status, _) = admin(
+        &c,
+        1,
+        Method::DELETE,
+        &format!("/_synapse/admin/v1/media/{server}/{id}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
     let (status, body) = rpc(&ipfs, "pin/ls", &[("arg", cid), ("cid-base", "base32")]).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(String::from_utf8_lossy(&body).contains("not pinned"));

@@ -5,20 +5,9 @@
 use consort_homeserver::config::RegistrationMode;
 use consort_homeserver::testing::{Consortium, Db};
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::client::{enc, register};
-
-async fn admin(c: &Consortium, org: usize, method: Method, path: &str) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .request(method, format!("{}{path}", c.org(org).base_url))
-        .bearer_auth(&c.org(org).admin.access_token)
-        .send()
-        .await
-        .expect("admin request");
-    let status = response.status();
-    (status, response.json().await.unwrap_or_default())
-}
+use crate::client::{admin, enc, register};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reports_go_to_the_reporters_organisation() {

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use consort_homeserver::config::RegistrationMode;
 use consort_homeserver::testing::{Consortium, Db};
-use matrix_sdk::Client;
 use matrix_sdk::attachment::AttachmentConfig;
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::deserialized_responses::TimelineEventKind;
@@ -20,6 +19,7 @@ use matrix_sdk::ruma::api::client::room::create_room::v3::{
 use matrix_sdk::ruma::events::room::MediaSource;
 use matrix_sdk::ruma::events::room::message::MessageType;
 use matrix_sdk::ruma::events::{AnySyncMessageLikeEvent, AnySyncTimelineEvent};
+use matrix_sdk::{Client, Room};
 
 use crate::e2ee::{assert_nowhere, encrypted_consortium, join_when_invited};
 use crate::support::{bind, user};
@@ -52,6 +52,24 @@ async fn receive_message(c: &Client, room: &OwnedRoomId, body: &str) -> (Message
     panic!("{:?} never received {body:?}", c.user_id());
 }
 
+/// Alice on org1 and bob on org2, contacts, in a room alice created with `preset`.
+async fn two_in_a_room(c: &Consortium, preset: RoomPreset) -> (Client, Client, Room) {
+    let alice = user(&c.org(1).base_url, "alice").await;
+    let bob = user(&c.org(2).base_url, "bob").await;
+    for u in [&alice, &bob] {
+        u.sync_once(SyncSettings::default())
+            .await
+            .expect("first sync");
+    }
+    bind(&alice, &bob).await;
+    let mut request = CreateRoomRequest::new();
+    request.preset = Some(preset);
+    request.invite = vec![bob.user_id().expect("bob").to_owned()];
+    let room = alice.create_room(request).await.expect("create");
+    join_when_invited(&bob, &room.room_id().to_owned()).await;
+    (alice, bob, room)
+}
+
 async fn download(c: &Client, source: MediaSource) -> Vec<u8> {
     let request = MediaRequestParameters {
         source,
@@ -74,20 +92,8 @@ fn png(w: u32, h: u32) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_image_sent_on_one_organisation_is_downloaded_on_another() {
     let c = Consortium::start(2, Db::Sqlite, RegistrationMode::Open).await;
-    let alice = user(&c.org(1).base_url, "alice").await;
-    let bob = user(&c.org(2).base_url, "bob").await;
-    for u in [&alice, &bob] {
-        u.sync_once(SyncSettings::default())
-            .await
-            .expect("first sync");
-    }
-    bind(&alice, &bob).await;
-    let mut request = CreateRoomRequest::new();
-    request.preset = Some(RoomPreset::PublicChat);
-    request.invite = vec![bob.user_id().expect("bob").to_owned()];
-    let room = alice.create_room(request).await.expect("create");
+    let (_alice, bob, room) = two_in_a_room(&c, RoomPreset::PublicChat).await;
     let room_id = room.room_id().to_owned();
-    join_when_invited(&bob, &room_id).await;
 
     let image = png(300, 200);
     room.send_attachment(
@@ -118,20 +124,8 @@ async fn an_image_sent_on_one_organisation_is_downloaded_on_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_encrypted_attachment_is_decrypted_on_another_organisation() {
     let c = encrypted_consortium(2).await;
-    let alice = user(&c.org(1).base_url, "alice").await;
-    let bob = user(&c.org(2).base_url, "bob").await;
-    for u in [&alice, &bob] {
-        u.sync_once(SyncSettings::default())
-            .await
-            .expect("first sync");
-    }
-    bind(&alice, &bob).await;
-    let mut request = CreateRoomRequest::new();
-    request.preset = Some(RoomPreset::PrivateChat);
-    request.invite = vec![bob.user_id().expect("bob").to_owned()];
-    let room = alice.create_room(request).await.expect("create");
+    let (alice, bob, room) = two_in_a_room(&c, RoomPreset::PrivateChat).await;
     let room_id = room.room_id().to_owned();
-    join_when_invited(&bob, &room_id).await;
     // Alice's client shares the room key once it sees bob joined.
     alice
         .sync_once(SyncSettings::default())

@@ -320,6 +320,19 @@ pub async fn upload_reserved(
     set_local(pool, &mxc, &owner, filename.as_deref(), None).await
 }
 
+/// The file name the uploader gave, when the uploader is this node's.
+async fn upload_name(pool: &AnyPool, mxc: &str) -> Result<Option<String>> {
+    let row = sqlx::query("SELECT upload_name FROM hs_media_local WHERE mxc = $1")
+        .bind(mxc)
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?;
+    Ok(match row {
+        Some(r) => r.try_get::<Option<String>, _>(0).map_err(db)?,
+        None => None,
+    })
+}
+
 /// Whether `mxc` is reserved on this node and not uploaded yet.
 async fn reserved(pool: &AnyPool, mxc: &str) -> Result<bool> {
     Ok(
@@ -408,15 +421,7 @@ pub async fn fetch(state: &AppState, server: &str, id: &str, timeout: Duration) 
     let row = pinned(state, &mxc, timeout).await?;
     let root = unixfs::parse_cid(&row.cid).map_err(|e| Error::Internal(e.to_string()))?;
     let media = &state.media;
-    let upload_name = sqlx::query("SELECT upload_name FROM hs_media_local WHERE mxc = $1")
-        .bind(&mxc)
-        .fetch_optional(&state.db.pool)
-        .await
-        .map_err(db)?
-        .map(|r| r.try_get::<Option<String>, _>(0))
-        .transpose()
-        .map_err(db)?
-        .flatten();
+    let upload_name = upload_name(&state.db.pool, &mxc).await?;
     if let Some(file) = media.store.get(&root).await.map_err(blob)? {
         return Ok(Served {
             row,
@@ -500,15 +505,7 @@ pub async fn list_user_media(
         .map_err(db)?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let name = sqlx::query("SELECT upload_name FROM hs_media_local WHERE mxc = $1")
-            .bind(&row.mxc)
-            .fetch_optional(&state.db.pool)
-            .await
-            .map_err(db)?
-            .map(|r| r.try_get::<Option<String>, _>(0))
-            .transpose()
-            .map_err(db)?
-            .flatten();
+        let name = upload_name(&state.db.pool, &row.mxc).await?;
         out.push((row, name));
     }
     Ok((out, total))
