@@ -271,6 +271,8 @@ mod tests {
             seconds: 1.0,
             warmup_seconds: 0.0,
             delivery_messages: 2,
+            media_files: 1,
+            media_mib: 1,
         }
     }
 
@@ -300,6 +302,9 @@ mod tests {
             }),
             delivery: Outcome::Failed {
                 error: "no /sync".into(),
+            },
+            media: Outcome::Failed {
+                error: "no media".into(),
             },
         }
     }

@@ -39,13 +39,12 @@ pub async fn sweep(state: &AppState) {
     };
     for (row, pos) in removed {
         let shared = read::cid_in_use(pool, &row.cid).await.unwrap_or(true);
-        if !shared {
-            if let Ok(root) = parse_cid(&row.cid) {
-                if let Err(e) = state.media.store.remove(&root).await {
-                    tracing::warn!(mxc = %row.mxc, "removed media not deleted yet: {e}");
-                    return;
-                }
-            }
+        if !shared
+            && let Ok(root) = parse_cid(&row.cid)
+            && let Err(e) = state.media.store.remove(&root).await
+        {
+            tracing::warn!(mxc = %row.mxc, "removed media not deleted yet: {e}");
+            return;
         }
         let _ = tokio::fs::remove_dir_all(state.media.thumbnail_dir(&row.mxc)).await;
         let saved =

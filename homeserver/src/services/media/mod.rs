@@ -143,17 +143,16 @@ impl Media {
 
 /// Refuses a content type or file name that cannot be stored or served.
 fn check_metadata(content_type: Option<&str>, filename: Option<&str>) -> Result<()> {
-    if let Some(ct) = content_type {
-        if ct.len() > consort_bridge::media::MAX_CONTENT_TYPE_LEN
-            || ct.chars().any(|c| c.is_control())
-        {
-            return Err(Error::invalid_param("Invalid Content-Type"));
-        }
+    if let Some(ct) = content_type
+        && (ct.len() > consort_bridge::media::MAX_CONTENT_TYPE_LEN
+            || ct.chars().any(|c| c.is_control()))
+    {
+        return Err(Error::invalid_param("Invalid Content-Type"));
     }
-    if let Some(name) = filename {
-        if name.len() > 255 || name.chars().any(|c| c.is_control()) {
-            return Err(Error::invalid_param("Invalid file name"));
-        }
+    if let Some(name) = filename
+        && (name.len() > 255 || name.chars().any(|c| c.is_control()))
+    {
+        return Err(Error::invalid_param("Invalid file name"));
     }
     Ok(())
 }
@@ -185,10 +184,10 @@ async fn store_and_pin(
         at_ms: now_ms(),
     });
     if let Err(e) = chain.submit_record(&record).await {
-        if !read::cid_in_use(chain.pool(), &cid).await.unwrap_or(true) {
-            if let Err(e) = media.store.remove(&dag.root).await {
-                tracing::warn!(%cid, "could not remove the blocks of a failed upload: {e}");
-            }
+        if !read::cid_in_use(chain.pool(), &cid).await.unwrap_or(true)
+            && let Err(e) = media.store.remove(&dag.root).await
+        {
+            tracing::warn!(%cid, "could not remove the blocks of a failed upload: {e}");
         }
         return Err(match e {
             LedgerError::Rejected(reason) if reason.contains("already in use") => Error::new(
