@@ -161,8 +161,8 @@ pub struct MediaConfig {
     /// The base URL of every other organisation's node (`org2 = "https://..."`), whose
     /// `/ipfs/{cid}` gateway this node fetches media blocks from.
     pub peers: std::collections::BTreeMap<String, String>,
-    /// Whether `/preview_url` fetches pages (off, as in Synapse; it makes the node fetch any
-    /// URL a user gives).
+    /// Whether `/preview_url` fetches pages. Off, as in Synapse by default (it makes the node
+    /// fetch any URL a user gives); turning it on is refused until previews are built.
     pub url_previews: bool,
 }
 
@@ -354,6 +354,13 @@ impl Config {
                 "media.max_upload_bytes must be > 0".into(),
             ));
         }
+        if self.media.url_previews {
+            return Err(ConfigError::Invalid(
+                "media.url_previews = true is not supported yet: /preview_url answers as a \
+                 server with previews off"
+                    .into(),
+            ));
+        }
         if self.media.backend == MediaBackend::Kubo && self.media.kubo_url.is_none() {
             return Err(ConfigError::Invalid(
                 "media.backend = \"kubo\" needs media.kubo_url".into(),
@@ -416,6 +423,24 @@ mod tests {
         assert_eq!(config.registration_tokens, vec!["a", "b"]);
         assert!(config.validate().is_ok());
         assert_eq!(config.database_url(), "sqlite://./consort.db?mode=rwc");
+    }
+
+    #[test]
+    fn media_settings_are_checked() {
+        let config: Config = toml::from_str(
+            "[media]\nbackend = \"kubo\"\nkubo_url = \"http://127.0.0.1:5001\"\nmax_upload_bytes = 1024\n[media.peers]\norg2 = \"http://127.0.0.1:8009\"\n",
+        )
+        .expect("valid toml");
+        assert!(config.validate().is_ok());
+        assert_eq!(config.media.peers["org2"], "http://127.0.0.1:8009");
+        for bad in [
+            "[media]\nbackend = \"kubo\"\n",
+            "[media]\nurl_previews = true\n",
+            "[media]\nmax_upload_bytes = 0\n",
+        ] {
+            let config: Config = toml::from_str(bad).expect("valid toml");
+            assert!(config.validate().is_err(), "{bad}");
+        }
     }
 
     #[test]
