@@ -180,7 +180,7 @@ impl BlobStore for EmbeddedStore {
 
     async fn unpinned(&self, stored_before_ms: i64) -> Result<Vec<Cid>, BlobError> {
         let roots: Vec<String> = sqlx::query(
-            "SELECT DISTINCT b.root FROM hs_blob_blocks b WHERE b.stored_ms < $1 AND NOT EXISTS \
+            "SELECT DISTINCT b.root FROM hs_blob_blocks b WHERE b.stored_ms <= $1 AND NOT EXISTS \
              (SELECT 1 FROM bridge_media m WHERE m.cid = b.root AND m.removed_pos IS NULL)",
         )
         .bind(stored_before_ms)
