@@ -60,7 +60,7 @@ impl AppState {
     ) -> Result<Self, ConfigError> {
         let server_name = OwnedServerName::try_from(config.server_name.as_str())
             .map_err(|e| ConfigError::Invalid(format!("server_name: {e}")))?;
-        let media = Media::open(&config, &db.pool)?;
+        let media = Media::open(&config, &db.pool, chain.as_deref())?;
         Ok(Self {
             media,
             login_limiter: RateLimiter::new(config.rate_limits.login),

@@ -30,6 +30,7 @@ use tokio::sync::Mutex;
 use crate::config::{Config, ConfigError, MediaBackend};
 use crate::error::{Error, Result};
 use crate::services::auth::Sender;
+use crate::services::chain_ledger::ChainLedger;
 use crate::services::registration_ledger::LedgerError;
 use crate::state::AppState;
 use peers::{Peer, PeerClient};
@@ -62,7 +63,8 @@ pub struct Media {
     pub store: Arc<dyn BlobStore>,
     /// `{data_dir}/media`: the embedded store and the thumbnail cache.
     pub dir: PathBuf,
-    peers: SyncMutex<Option<Arc<PeerClient>>>,
+    /// Signs and sends gateway requests as this organisation (`None` without a ledger).
+    peers: Option<PeerClient>,
     /// One fetch per file at a time: the others wait and then read the store.
     fetching: SyncMutex<HashMap<String, Arc<Mutex<()>>>>,
     /// One removal sweep at a time.
@@ -92,7 +94,11 @@ fn new_media_id() -> String {
 
 impl Media {
     /// The repository of a node with `config`, over its database.
-    pub fn open(config: &Config, pool: &AnyPool) -> Result<Self, ConfigError> {
+    pub fn open(
+        config: &Config,
+        pool: &AnyPool,
+        chain: Option<&ChainLedger>,
+    ) -> Result<Self, ConfigError> {
         let dir = PathBuf::from(&config.data_dir).join("media");
         let store: Arc<dyn BlobStore> = match config.media.backend {
             MediaBackend::Embedded => Arc::new(
@@ -109,7 +115,7 @@ impl Media {
         Ok(Self {
             store,
             dir,
-            peers: SyncMutex::new(None),
+            peers: chain.map(|c| PeerClient::new(c.org().to_owned(), c.node_key().clone())),
             fetching: SyncMutex::new(HashMap::new()),
             sweeping: Mutex::new(()),
         })
@@ -119,19 +125,6 @@ impl Media {
     pub fn thumbnail_dir(&self, mxc: &str) -> PathBuf {
         let digest = consort_chain::crypto::sha256(&[mxc.as_bytes()]);
         self.dir.join("thumbnails").join(hex::encode(digest))
-    }
-
-    fn peer_client(&self, state: &AppState) -> Result<Arc<PeerClient>> {
-        let chain = state.chain()?;
-        let mut peers = self.peers.lock().expect("not poisoned");
-        Ok(peers
-            .get_or_insert_with(|| {
-                Arc::new(PeerClient::new(
-                    chain.org().to_owned(),
-                    chain.node_key().clone(),
-                ))
-            })
-            .clone())
     }
 
     fn fetch_lock(&self, cid: &str) -> Arc<Mutex<()>> {
@@ -437,7 +430,10 @@ pub async fn fetch(state: &AppState, server: &str, id: &str, timeout: Duration) 
             upload_name,
         });
     }
-    let client = media.peer_client(state)?;
+    let client = media
+        .peers
+        .as_ref()
+        .ok_or_else(|| Error::Internal("no ledger".into()))?;
     let peers = peers_for(state, &row);
     let (file, dag) = client.fetch(&peers, &root, row.size).await.map_err(|e| {
         tracing::warn!(mxc = %row.mxc, "media not fetched: {e}");
