@@ -1,7 +1,7 @@
 //! Applying committed blocks to the projection: one SQL transaction per block, records in
 //! order, every outcome stored; the outcome digest goes into the chain's app hash.
 
-use consort_chain::crypto::{Hash32, sha256};
+use consort_chain::crypto::Hash32;
 use consort_chain::executor::BoxFuture;
 use consort_chain::{Block, BlockExecutor, Genesis};
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use std::sync::Arc;
 use sqlx::{AnyConnection, AnyPool, Row};
 use tokio::sync::watch;
 
+use crate::effect::{Effect, block_digest};
 use crate::position::{MAX_BLOCK_TXS, position};
 use crate::records::Record;
 use crate::validate::{subject, validate};
@@ -100,35 +101,52 @@ impl Bridge {
         if applied as u64 >= height {
             // Already applied before a crash: answer the same digest from stored outcomes.
             let rows = sqlx::query(
-                "SELECT idx, accepted FROM bridge_outcomes WHERE height = $1 ORDER BY idx",
+                "SELECT idx, effect FROM bridge_outcomes WHERE height = $1 ORDER BY idx",
             )
             .bind(height as i64)
             .fetch_all(&mut *tx)
             .await?;
-            let bits: Vec<bool> = rows
+            let digests: Vec<Hash32> = rows
                 .iter()
-                .map(|r| r.try_get::<i64, _>(1).map(|a| a != 0))
+                .map(|r| {
+                    let hex_digest: String = r.try_get(1)?;
+                    hex::decode(&hex_digest)
+                        .ok()
+                        .and_then(|b| Hash32::try_from(b).ok())
+                        .ok_or_else(|| {
+                            sqlx::Error::Protocol(format!(
+                                "the stored effect of a record at height {height} is not a digest"
+                            ))
+                        })
+                })
                 .collect::<Result<_, _>>()?;
-            return Ok(digest(&bits));
+            return Ok(block_digest(&digests));
         }
-        let mut bits = Vec::with_capacity(block.txs.len());
+        let mut digests = Vec::with_capacity(block.txs.len());
         for (idx, t) in block.txs.iter().enumerate() {
+            let mut effect = Effect::default();
             let outcome = self
                 .apply_one(
                     &mut tx,
                     &t.org,
                     &t.payload,
                     (height, block.header.time_ms),
-                    idx as u32,
+                    (idx as u32, &mut effect),
                 )
                 .await?;
-            bits.push(outcome.is_ok());
-            sqlx::query("INSERT INTO bridge_outcomes (height, idx, accepted, reason) VALUES ($1, $2, $3, $4)")
+            if outcome.is_err() {
+                effect.clear();
+            }
+            // PostgreSQL text cannot hold NUL; every backend stores the same reason.
+            let outcome = outcome.map_err(|r| r.replace('\0', "\\0"));
+            let record_digest = effect.digest(idx as u32, &outcome);
+            digests.push(record_digest);
+            sqlx::query("INSERT INTO bridge_outcomes (height, idx, accepted, reason, effect) VALUES ($1, $2, $3, $4, $5)")
                 .bind(height as i64)
                 .bind(idx as i64)
                 .bind(i64::from(outcome.is_ok()))
-                // PostgreSQL text cannot hold NUL; every backend stores the same reason.
-                .bind(outcome.err().map(|r| r.replace('\0', "\\0")))
+                .bind(outcome.err())
+                .bind(hex::encode(record_digest))
                 .execute(&mut *tx)
                 .await?;
         }
@@ -142,7 +160,7 @@ impl Bridge {
             *h = (*h).max(height);
             changed
         });
-        Ok(digest(&bits))
+        Ok(block_digest(&digests))
     }
 
     /// Validates and applies one record; `Err` is a rejection (nothing changed).
@@ -152,19 +170,42 @@ impl Bridge {
         org: &str,
         payload: &[u8],
         (height, time_ms): (u64, u64),
-        idx: u32,
+        (idx, effect): (u32, &mut Effect),
     ) -> Result<Result<(), String>, sqlx::Error> {
         let Ok(record) = Record::decode(payload) else {
             return Ok(Err("the payload is not a Consort record".into()));
         };
         let pos = position(height, idx);
+        // Room events write their own effect; a key claim's effect is what it handed out;
+        // every other record's effect is the record itself, once accepted.
+        match &record {
+            Record::RoomEvent(_) | Record::RoomEventBatch(_) => {}
+            Record::KeyClaim(claim) => {
+                let outcome = keys::apply_claim(conn, &self.genesis, org, claim, pos).await?;
+                if outcome.is_ok() {
+                    let handed = sqlx::query(
+                        "SELECT user_id, device_id, key_id FROM bridge_key_claims WHERE pos = $1 ORDER BY seq",
+                    )
+                    .bind(pos)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    for row in handed {
+                        for column in 0..3 {
+                            effect.field(row.try_get::<String, _>(column)?.as_bytes());
+                        }
+                    }
+                }
+                return Ok(outcome);
+            }
+            _ => effect.field(&consort_chain::crypto::sha256(&[payload])),
+        }
         let g = &self.genesis;
         let room_outcome = match &record {
-            Record::RoomEvent(ev) => {
-                Some(rooms::apply_room_event(conn, g, org, ev, (height, idx, 0), time_ms).await)
-            }
+            Record::RoomEvent(ev) => Some(
+                rooms::apply_room_event(conn, g, org, ev, (height, idx, 0), time_ms, effect).await,
+            ),
             Record::RoomEventBatch(evs) => {
-                Some(rooms::apply_batch(conn, g, org, evs, (height, idx), time_ms).await)
+                Some(rooms::apply_batch(conn, g, org, evs, (height, idx), time_ms, effect).await)
             }
             Record::RoomAlias(r) => Some(directory::apply_alias(conn, g, org, r, pos).await),
             Record::RoomDirectory(r) => {
@@ -178,7 +219,6 @@ impl Bridge {
             Record::DeviceRemoved { user_id, device_id } => {
                 Some(keys::apply_device_removed(conn, g, org, (user_id, device_id), pos).await)
             }
-            Record::KeyClaim(r) => Some(keys::apply_claim(conn, g, org, r, pos).await),
             Record::CrossSigningKeys(r) => {
                 Some(keys::apply_cross_signing(conn, g, org, r, pos).await)
             }
@@ -276,11 +316,6 @@ impl Bridge {
         }
         Ok(Ok(()))
     }
-}
-
-fn digest(bits: &[bool]) -> Hash32 {
-    let bytes: Vec<u8> = bits.iter().map(|b| u8::from(*b)).collect();
-    sha256(&[b"consort-bridge-outcomes", &bytes])
 }
 
 impl BlockExecutor for Bridge {

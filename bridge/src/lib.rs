@@ -5,7 +5,9 @@
 pub mod apply;
 pub mod contacts;
 pub mod directory;
+pub mod effect;
 pub mod keys;
+pub mod limits;
 pub mod media;
 pub mod position;
 pub mod receipts;

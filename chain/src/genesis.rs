@@ -139,6 +139,18 @@ impl Genesis {
         if names.len() != self.orgs.len() {
             return Err(GenesisError::Invalid("duplicate server names".into()));
         }
+        let p = &self.params;
+        if p.max_block_txs == 0 || p.max_tx_bytes == 0 {
+            return Err(GenesisError::Invalid(
+                "params: max_block_txs and max_tx_bytes must be at least 1".into(),
+            ));
+        }
+        if p.max_block_bytes < p.max_tx_bytes {
+            return Err(GenesisError::Invalid(format!(
+                "params: max_block_bytes ({}) is below max_tx_bytes ({}): the largest transaction would never fit in a block",
+                p.max_block_bytes, p.max_tx_bytes
+            )));
+        }
         Ok(())
     }
 

@@ -128,6 +128,10 @@ pub struct NodeFile {
     /// Database URL; the default is an SQLite file `consort.db` in the org's directory.
     #[serde(default)]
     pub database_url: Option<String>,
+    /// With nothing to propose, the longest pause between two blocks, in milliseconds
+    /// (default 60,000): one empty heartbeat block per interval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_block_interval_ms: Option<u64>,
 }
 
 /// Writes a consortium layout under `dir`: `genesis.json`, and per organisation
@@ -198,6 +202,7 @@ pub fn init_dir_with_app(
         let file = NodeFile {
             org_id: org.id.clone(),
             database_url: None,
+            empty_block_interval_ms: None,
         };
         std::fs::write(
             od.join("node.toml"),
@@ -227,7 +232,13 @@ pub fn load_org_dir(dir: &Path) -> Result<crate::node::NodeConfig, String> {
         node_key: keys.node_key,
         validator_key: keys.validator_key,
         database_url,
-        tuning: Default::default(),
+        tuning: crate::node::Tuning {
+            empty_block_interval: file
+                .empty_block_interval_ms
+                .map(std::time::Duration::from_millis)
+                .unwrap_or(crate::node::Tuning::default().empty_block_interval),
+            ..Default::default()
+        },
         executor: None,
         pool: None,
     })

@@ -41,6 +41,24 @@ pub enum SubmitError {
     /// The node stopped before the transaction committed; it may still commit later.
     #[error("the node stopped before the transaction was committed")]
     Stopped,
+    /// The node's consensus loop is not running (halted on a divergence, or failed): it
+    /// takes no writes until an operator acts.
+    #[error("the ledger node takes no writes: {0}")]
+    NotRunning(String),
+}
+
+/// Whether this node's consensus loop runs, and why it stopped. A supervisor (the
+/// homeserver's `serve`) exits on `Failed`; `Halted` keeps reads served and refuses writes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", content = "reason", rename_all = "snake_case")]
+pub enum LoopState {
+    /// Deciding and applying blocks.
+    Running,
+    /// Stopped applying because this node's application state differs from the
+    /// consortium's (its app hash is not the decided block's).
+    Halted(String),
+    /// Ended by an error that retries did not clear.
+    Failed(String),
 }
 
 /// Consensus timing. Defaults are tuned so a dead proposer costs well under a second.
@@ -61,6 +79,10 @@ pub struct Tuning {
     pub batch_wait: Duration,
     /// Mempool capacity in transactions.
     pub mempool_capacity: usize,
+    /// With nothing to propose, how long the node waits after a block before starting the
+    /// next height anyway (a heartbeat that keeps liveness visible): an idle consortium adds
+    /// one empty block per interval instead of several a second.
+    pub empty_block_interval: Duration,
 }
 
 impl Default for Tuning {
@@ -73,6 +95,7 @@ impl Default for Tuning {
             empty_block_wait: Duration::from_millis(250),
             batch_wait: Duration::from_millis(3),
             mempool_capacity: 200_000,
+            empty_block_interval: Duration::from_secs(60),
         }
     }
 }
@@ -131,6 +154,8 @@ pub struct Status {
     pub app_hash: String,
     /// Pending transactions.
     pub mempool_size: usize,
+    /// Whether the consensus loop runs.
+    pub consensus: LoopState,
 }
 
 /// State shared between the handle, the consensus app loop and the gossip tasks.
@@ -146,9 +171,24 @@ pub(crate) struct Shared {
     pub tip: watch::Sender<Tip>,
     pub gossip_out: mpsc::Sender<Tx>,
     pub executor: Arc<dyn BlockExecutor>,
+    pub loop_state: watch::Sender<LoopState>,
 }
 
 impl Shared {
+    /// Refusal of a write while the consensus loop does not run.
+    fn not_running(&self) -> Option<SubmitError> {
+        match &*self.loop_state.borrow() {
+            LoopState::Running => None,
+            LoopState::Halted(r) | LoopState::Failed(r) => Some(SubmitError::NotRunning(r.clone())),
+        }
+    }
+
+    /// Marks the loop stopped and fails every waiting submitter.
+    pub fn loop_stopped(&self, state: LoopState) {
+        self.loop_state.send_replace(state);
+        self.waiters.lock().expect("lock").clear();
+    }
+
     /// Checks and admits a transaction into the mempool.
     pub fn admit(&self, tx: Tx) -> Result<TxHash, TxError> {
         let hash = tx.check(&self.genesis)?;
@@ -258,6 +298,7 @@ impl ChainNode {
                 .executor
                 .clone()
                 .unwrap_or_else(|| Arc::new(AcceptAll)),
+            loop_state: watch::Sender::new(LoopState::Running),
         });
         let mut tasks = crate::gossip::start(shared.clone(), &org, gossip_rx)
             .await
@@ -274,6 +315,9 @@ impl ChainNode {
 
     /// Signs `payload` as this organisation and waits until it is committed.
     pub async fn submit(&self, payload: Vec<u8>) -> Result<Receipt, SubmitError> {
+        if let Some(e) = self.shared.not_running() {
+            return Err(e);
+        }
         let max = self.shared.genesis.params.max_tx_bytes;
         if payload.len() > max {
             return Err(TxError::TooLarge {
@@ -297,6 +341,9 @@ impl ChainNode {
     /// Submits an already signed transaction (any organisation's) and waits until it is
     /// committed. Refusals (bad signature, unknown org, size, replay) come back at once.
     pub async fn submit_tx(&self, tx: Tx) -> Result<Receipt, SubmitError> {
+        if let Some(e) = self.shared.not_running() {
+            return Err(e);
+        }
         let hash = tx.hash();
         self.submit_admitted(hash, tx, |tx| self.shared.admit(tx))
             .await
@@ -312,6 +359,12 @@ impl ChainNode {
     ) -> Result<Receipt, SubmitError> {
         let (send, recv) = oneshot::channel();
         self.shared.waiters.lock().expect("lock").insert(hash, send);
+        // Looked at again after registering: a loop that stopped in between has cleared
+        // the waiters, and this one would wait forever.
+        if let Some(e) = self.shared.not_running() {
+            self.shared.waiters.lock().expect("lock").remove(&hash);
+            return Err(e);
+        }
         if let Err(e) = admit(tx.clone()) {
             self.shared.waiters.lock().expect("lock").remove(&hash);
             return Err(e.into());
@@ -355,6 +408,11 @@ impl ChainNode {
         let Some((height, index)) = self.shared.store.tx_location(tx_hash).await? else {
             return Ok(None);
         };
+        self.proof_at(height, index).await.map(Some)
+    }
+
+    /// The inclusion proof of the transaction at (height, index) of the committed chain.
+    pub async fn proof_at(&self, height: u64, index: u32) -> Result<TxProof, StoreError> {
         let stored = self
             .shared
             .store
@@ -364,13 +422,13 @@ impl ChainNode {
         let leaves: Vec<_> = stored.block.txs.iter().map(Tx::leaf).collect();
         let path = merkle::path(&leaves, index as usize)
             .ok_or_else(|| StoreError::Corrupt("tx index out of range".into()))?;
-        Ok(Some(TxProof {
+        Ok(TxProof {
             tx: stored.block.txs[index as usize].clone(),
             index,
             path,
             header: stored.block.header.clone(),
             certificate: stored.certificate,
-        }))
+        })
     }
 
     /// The committed block at `height`.
@@ -387,7 +445,14 @@ impl ChainNode {
             last_block_time_ms: tip.time_ms,
             app_hash: hex::encode(tip.app_hash),
             mempool_size: self.shared.mempool.lock().expect("lock").len(),
+            consensus: self.shared.loop_state.borrow().clone(),
         }
+    }
+
+    /// The consensus loop's state, observable for changes (a supervisor exits on
+    /// [`LoopState::Failed`]).
+    pub fn watch_consensus(&self) -> watch::Receiver<LoopState> {
+        self.shared.loop_state.subscribe()
     }
 
     /// The committed tip, observable for changes.

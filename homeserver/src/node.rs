@@ -53,6 +53,8 @@ pub async fn start(config: Config) -> anyhow::Result<Node> {
                     org.server_name
                 );
             }
+            consort_bridge::limits::check_genesis(&chain_config.genesis)
+                .with_context(|| format!("the genesis in {dir}"))?;
             let bridge = Bridge::new(db.pool.clone(), chain_config.genesis.clone());
             bridge
                 .load_applied()

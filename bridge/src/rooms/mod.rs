@@ -7,6 +7,7 @@ pub mod power;
 pub mod read;
 pub mod store;
 
+use crate::effect::Effect;
 use std::collections::BTreeMap;
 
 use consort_chain::Genesis;
@@ -267,6 +268,7 @@ pub async fn apply_room_event(
     record: &RoomEvent,
     (height, idx, sub): (u64, u32, u32),
     time_ms: u64,
+    effect: &mut Effect,
 ) -> Result<Result<(), String>, StoreError> {
     let checked = match check_room_event(conn, genesis, org, record).await? {
         Ok(c) => c,
@@ -274,6 +276,18 @@ pub async fn apply_room_event(
     };
     let pos = position_of(height, idx, sub);
     store::insert_event(conn, &checked.pdu, &checked.version, (height, idx), pos).await?;
+    // The event, its room, and the state slot it now holds.
+    effect.field(checked.pdu.event_id.as_bytes());
+    effect.field(checked.pdu.room.as_bytes());
+    effect.optional(
+        checked
+            .pdu
+            .state_key
+            .as_ref()
+            .map(|k| [checked.pdu.kind.to_string().as_bytes(), b"\0", k.as_bytes()].concat())
+            .as_deref(),
+    );
+    effect.optional(checked.redacts.as_ref().map(|r| r.event_id.as_bytes()));
     if let Some(target) = &checked.redacts {
         store::redact_event(conn, target, checked.pdu.event_id.as_str(), &checked.rules).await?;
     }
@@ -298,6 +312,7 @@ pub async fn apply_batch(
     events: &[RoomEvent],
     (height, idx): (u64, u32),
     time_ms: u64,
+    effect: &mut Effect,
 ) -> Result<Result<(), String>, StoreError> {
     if events.is_empty() || events.len() > MAX_BATCH_EVENTS {
         return Ok(Err(format!(
@@ -309,9 +324,10 @@ pub async fn apply_batch(
     for (sub, event) in events.iter().enumerate() {
         let at = (height, idx, sub as u32);
         if let Err(reason) =
-            apply_room_event(&mut savepoint, genesis, org, event, at, time_ms).await?
+            apply_room_event(&mut savepoint, genesis, org, event, at, time_ms, effect).await?
         {
             savepoint.rollback().await?;
+            effect.clear();
             return Ok(Err(format!("event {sub} of the batch: {reason}")));
         }
     }
@@ -328,7 +344,7 @@ pub async fn check_batch(
     events: &[RoomEvent],
 ) -> Result<Result<(), String>, StoreError> {
     let mut tx = consort_chain::store::begin_write(pool).await?;
-    let outcome = apply_batch(&mut tx, genesis, org, events, (0, 0), 0).await?;
+    let outcome = apply_batch(&mut tx, genesis, org, events, (0, 0), 0, &mut Effect::default()).await?;
     tx.rollback().await?;
     Ok(outcome)
 }

@@ -36,7 +36,7 @@ use super::types::{
 };
 use crate::block::{Block, BlockHeader, Tip, next_app_hash, validate_block};
 use crate::crypto::sha256;
-use crate::node::{NodeConfig, Shared};
+use crate::node::{LoopState, NodeConfig, Shared};
 use crate::store::{StoredBlock, Undecided};
 use crate::tx::{Tx, TxHash};
 
@@ -173,7 +173,10 @@ pub(crate) async fn start(
         key: validator_key,
         timeouts,
         empty_block_wait: tuning.empty_block_wait,
+        empty_block_interval: tuning.empty_block_interval,
         batch_wait: tuning.batch_wait,
+        held: None,
+        peer_ahead: false,
         tip,
         current: (Height(0), Round::Nil),
         streams: PartStreams::new(64, max_stream),
@@ -181,17 +184,59 @@ pub(crate) async fn start(
         pending: Vec::new(),
     };
     let span = tracing::info_span!("chain", org = %me.id);
+    let actor = engine.actor.clone();
     let handle = tokio::spawn(tracing::Instrument::instrument(
         async move {
             let mut channels = channels;
-            if let Err(e) = app.run(&mut channels).await {
-                error!(error = %e, "consensus application stopped");
-            }
+            let shared = app.shared.clone();
+            let state = match app.run(&mut channels).await {
+                Stop::Diverged(reason) => {
+                    error!(%reason, "application state diverged from the consortium's: this node stops applying blocks and takes no writes until an operator acts (`consort verify` shows where)");
+                    LoopState::Halted(reason)
+                }
+                Stop::Failed(reason) => {
+                    error!(%reason, "the consensus loop stopped");
+                    LoopState::Failed(reason)
+                }
+            };
+            shared.loop_stopped(state);
+            // Without its application the engine cannot decide anything: stop it too.
+            actor.stop(Some("the consensus application stopped".into()));
         },
         span,
     ));
     Ok((engine, handle))
 }
+
+/// Why the app loop ended.
+enum Stop {
+    /// Our app hash differs from the one the consortium decided on.
+    Diverged(String),
+    /// An error that retries did not clear, or the engine went away.
+    Failed(String),
+}
+
+/// A failed commit: a divergence ends the loop at once, anything else is retried.
+enum CommitError {
+    Diverged(String),
+    Other(String),
+}
+
+/// Attempts at committing one decided block before the loop gives up (with a doubling
+/// pause from 100 ms between them).
+const COMMIT_ATTEMPTS: u32 = 5;
+
+/// A `Finalized` answer held back while there is nothing to propose, so that an idle
+/// consortium does not decide empty heights: released by a transaction in the mempool, a
+/// proposal from a peer that went on, or the heartbeat at `due`.
+struct HeldStart {
+    reply: malachitebft_app_channel::Reply<Next<ConsortContext>>,
+    due: tokio::time::Instant,
+}
+
+/// A committed block older than this is history being caught up with: the next height
+/// starts at once instead of waiting for a transaction.
+const CATCH_UP_AGE_MS: u64 = 2_000;
 
 struct App {
     shared: Arc<Shared>,
@@ -200,7 +245,12 @@ struct App {
     validator_set: ValidatorSet,
     timeouts: LinearTimeouts,
     empty_block_wait: Duration,
+    empty_block_interval: Duration,
     batch_wait: Duration,
+    /// The start of the next height, held while there is nothing to propose.
+    held: Option<HeldStart>,
+    /// A peer sent a proposal above our tip while the start was held.
+    peer_ahead: bool,
     tip: Tip,
     current: (Height, Round),
     streams: PartStreams,
@@ -259,8 +309,85 @@ impl App {
         Height(self.tip.height + 1)
     }
 
-    async fn run(&mut self, channels: &mut Channels<ConsortContext>) -> Result<(), String> {
-        while let Some(msg) = channels.consensus.recv().await {
+    /// Whether a held start of the next height should go now.
+    fn start_due(&self, held: &HeldStart) -> bool {
+        self.peer_ahead
+            || tokio::time::Instant::now() >= held.due
+            || !self.shared.mempool.lock().expect("lock").is_empty()
+    }
+
+    /// Answers a held `Finalized` when its time has come.
+    fn release_held(&mut self) {
+        if self.held.as_ref().is_some_and(|h| self.start_due(h)) {
+            let held = self.held.take().expect("checked above");
+            self.peer_ahead = false;
+            debug!(height = %self.next_height(), "starting the next height");
+            let _ = held.reply.send(Next::Start(self.next_height(), self.params()));
+        }
+    }
+
+    /// The next message from the engine; while the next height's start is held, also wakes
+    /// for a transaction or the heartbeat, and releases the start.
+    async fn next_message(
+        &mut self,
+        channels: &mut Channels<ConsortContext>,
+    ) -> Option<AppMsg<ConsortContext>> {
+        loop {
+            self.release_held();
+            let Some(due) = self.held.as_ref().map(|h| h.due) else {
+                return channels.consensus.recv().await;
+            };
+            let notified = self.shared.mempool_notify.notified();
+            // Looked at once the notification is armed: a transaction admitted in between is
+            // seen here, one admitted later wakes the wait.
+            if !self.shared.mempool.lock().expect("lock").is_empty() {
+                continue;
+            }
+            tokio::select! {
+                msg = channels.consensus.recv() => return msg,
+                _ = notified => {}
+                _ = tokio::time::sleep_until(due) => {}
+            }
+        }
+    }
+
+    /// Commits with retries: transient store or executor errors are tried again with a
+    /// pause; a divergence, or an error that outlasts the retries, ends the loop.
+    async fn commit_retrying(
+        &mut self,
+        certificate: &CommitCertificate<ConsortContext>,
+    ) -> Result<(), Stop> {
+        let mut pause = Duration::from_millis(100);
+        for attempt in 1..=COMMIT_ATTEMPTS {
+            match self.commit(certificate.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(CommitError::Diverged(reason)) => return Err(Stop::Diverged(reason)),
+                Err(CommitError::Other(e)) if attempt == COMMIT_ATTEMPTS => {
+                    return Err(Stop::Failed(format!(
+                        "committing height {} failed {COMMIT_ATTEMPTS} times: {e}",
+                        certificate.height
+                    )));
+                }
+                Err(CommitError::Other(e)) => {
+                    warn!(height = %certificate.height, attempt, error = %e, "commit failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    async fn run(&mut self, channels: &mut Channels<ConsortContext>) -> Stop {
+        match self.serve(channels).await {
+            Ok(()) => Stop::Failed("the consensus engine stopped".into()),
+            Err(stop) => stop,
+        }
+    }
+
+    async fn serve(&mut self, channels: &mut Channels<ConsortContext>) -> Result<(), Stop> {
+        let engine_gone = |e: String| Stop::Failed(format!("the consensus engine went away: {e}"));
+        while let Some(msg) = self.next_message(channels).await {
             match msg {
                 AppMsg::ConsensusReady { reply } => {
                     info!(height = %self.next_height(), "consensus ready");
@@ -285,7 +412,7 @@ impl App {
                     reply,
                 } => {
                     let started = std::time::Instant::now();
-                    let block = self.build_or_reuse(height, round, timeout).await?;
+                    let block = self.build_or_reuse_retrying(height, round, timeout).await?;
                     debug!(%height, txs = block.txs.len(), ms = started.elapsed().as_millis() as u64, "built proposal");
                     let hash = block.hash();
                     let _ = reply.send(LocallyProposedValue::new(height, round, hash));
@@ -294,7 +421,7 @@ impl App {
                             .network
                             .send(NetworkMsg::PublishProposalPart(msg))
                             .await
-                            .map_err(|e| e.to_string())?;
+                            .map_err(|e| engine_gone(e.to_string()))?;
                     }
                 }
                 AppMsg::ReceivedProposalPart {
@@ -305,6 +432,9 @@ impl App {
                 } => {
                     let value = match self.streams.insert(published_by.unwrap_or(from), part) {
                         Some(p) => {
+                            if self.held.is_some() && p.init.height.0 > self.tip.height {
+                                self.peer_ahead = true;
+                            }
                             let started = std::time::Instant::now();
                             let v = self.received_proposal(p).await;
                             debug!(ms = started.elapsed().as_millis() as u64, "judged proposal");
@@ -317,23 +447,27 @@ impl App {
                 AppMsg::Decided {
                     certificate, reply, ..
                 } => {
-                    if let Err(e) = self.commit(certificate).await {
-                        error!(error = %e, "could not commit the decided block");
-                    }
+                    self.commit_retrying(&certificate).await?;
                     let _ = reply.send(());
                 }
                 AppMsg::Finalized {
                     certificate, reply, ..
                 } => {
-                    let height = certificate.height;
-                    let next = match self.commit(certificate).await {
-                        Ok(()) => Next::Start(self.next_height(), self.params()),
-                        Err(e) => {
-                            error!(error = %e, %height, "commit failed; restarting height");
-                            Next::Restart(self.next_height(), self.params())
-                        }
+                    self.commit_retrying(&certificate).await?;
+                    // Nothing to propose and the block is fresh: hold the next height until
+                    // a transaction comes (or the heartbeat is due).
+                    let catching_up =
+                        now_ms().saturating_sub(self.tip.time_ms) > CATCH_UP_AGE_MS;
+                    let held = HeldStart {
+                        reply,
+                        due: tokio::time::Instant::now() + self.empty_block_interval,
                     };
-                    let _ = reply.send(next);
+                    if catching_up {
+                        let _ = held.reply.send(Next::Start(self.next_height(), self.params()));
+                    } else {
+                        self.peer_ahead = false;
+                        self.held = Some(held);
+                    }
                 }
                 AppMsg::GetDecidedValues { range, reply } => {
                     let values = self.decided_values(*range.start(), *range.end()).await;
@@ -346,6 +480,9 @@ impl App {
                     value_bytes,
                     reply,
                 } => {
+                    if self.held.is_some() && height.0 > self.tip.height {
+                        self.peer_ahead = true;
+                    }
                     let outcome = self
                         .synced_value(height, round, proposer, value_bytes)
                         .await;
@@ -378,7 +515,7 @@ impl App {
                             .network
                             .send(NetworkMsg::PublishProposalPart(msg))
                             .await
-                            .map_err(|e| e.to_string())?;
+                            .map_err(|e| engine_gone(e.to_string()))?;
                     }
                 }
                 AppMsg::ExtendVote { reply, .. } => {
@@ -391,7 +528,33 @@ impl App {
                 }
             }
         }
-        Err("the consensus channel closed".into())
+        Ok(())
+    }
+
+    /// [`App::build_or_reuse`], retried when storing the proposal fails.
+    async fn build_or_reuse_retrying(
+        &mut self,
+        height: Height,
+        round: Round,
+        timeout: Duration,
+    ) -> Result<Block, Stop> {
+        let mut pause = Duration::from_millis(50);
+        for attempt in 1..=3 {
+            match self.build_or_reuse(height, round, timeout).await {
+                Ok(block) => return Ok(block),
+                Err(e) if attempt == 3 => {
+                    return Err(Stop::Failed(format!(
+                        "building a proposal for height {height} failed 3 times: {e}"
+                    )));
+                }
+                Err(e) => {
+                    warn!(%height, attempt, error = %e, "building a proposal failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+            }
+        }
+        unreachable!("the last attempt returns")
     }
 
     /// Validates stashed proposals for this height and returns the values already known
@@ -526,11 +689,16 @@ impl App {
 
     /// Checks a block against our tip; `proposer` is the round's proposer.
     fn judge(&self, block: &Block, proposer: &Address) -> Validity {
+        self.judge_against(block, proposer, &self.tip)
+    }
+
+    /// Checks a block as the successor of `tip`.
+    fn judge_against(&self, block: &Block, proposer: &Address, tip: &Tip) -> Validity {
         let committed = self.shared.committed.read().expect("lock");
         let mempool = self.shared.mempool.lock().expect("lock");
         let result = validate_block(
             block,
-            &self.tip,
+            tip,
             proposer,
             &self.shared.genesis,
             &|h| committed.contains(h),
@@ -602,16 +770,16 @@ impl App {
     async fn commit(
         &mut self,
         certificate: CommitCertificate<ConsortContext>,
-    ) -> Result<(), String> {
+    ) -> Result<(), CommitError> {
         let height = certificate.height.0;
         if height <= self.tip.height {
             return Ok(());
         }
         if height != self.tip.height + 1 {
-            return Err(format!(
+            return Err(CommitError::Other(format!(
                 "decided height {height} does not follow {}",
                 self.tip.height
-            ));
+            )));
         }
         let block = self
             .known_at(height)
@@ -619,9 +787,26 @@ impl App {
             .into_iter()
             .find(|u| u.block.hash() == certificate.value_id)
             .map(|u| u.block)
-            .ok_or_else(|| format!("decided block {} is unknown", certificate.value_id))?;
+            .ok_or_else(|| {
+                CommitError::Other(format!("decided block {} is unknown", certificate.value_id))
+            })?;
+        // The decided header carries the consortium's app hash after our tip: a node that
+        // applied an earlier block differently finds out here, and applies nothing more.
+        if block.header.app_hash != self.tip.app_hash {
+            return Err(CommitError::Diverged(format!(
+                "the block decided at height {height} says the app hash after height {} is {}, ours is {}",
+                self.tip.height,
+                hex::encode(block.header.app_hash),
+                hex::encode(self.tip.app_hash)
+            )));
+        }
         let started = std::time::Instant::now();
-        let outcome = self.shared.executor.execute(&block).await?;
+        let outcome = self
+            .shared
+            .executor
+            .execute(&block)
+            .await
+            .map_err(CommitError::Other)?;
         let app_hash = next_app_hash(&self.tip.app_hash, &certificate.value_id, &outcome);
         let stored = StoredBlock {
             block,
@@ -633,7 +818,7 @@ impl App {
             .store
             .commit_with_hashes(&stored, &hashes)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| CommitError::Other(e.to_string()))?;
         self.shared.on_commit(&stored, &hashes);
         self.tip = self.shared.tip.borrow().clone();
         let tip = self.tip.height;
@@ -693,7 +878,13 @@ impl App {
             return SyncedValueOutcome::PeerFault;
         }
         let validity = if height.0 == self.tip.height + 1 {
-            self.judge(&block, &proposer)
+            // A synced block comes with the consortium's certificate: judged on everything
+            // but the app hash, so that a diverged node takes it and halts at commit instead
+            // of refusing it forever.
+            self.judge_against(&block, &proposer, &Tip {
+                app_hash: block.header.app_hash,
+                ..self.tip.clone()
+            })
         } else {
             return SyncedValueOutcome::LocalTransientError;
         };

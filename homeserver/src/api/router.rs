@@ -137,6 +137,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/_consort/v1/keys/history/{user}",
             get(consort::key_history::key_history_route),
         )
+        .route(
+            consort::event_proof::PATH,
+            get(consort::event_proof::event_proof_route),
+        )
+        .route(
+            consort::ledger_status::PATH,
+            get(consort::ledger_status::ledger_status_route),
+        )
         .nest(consort::contacts::PREFIX, contacts_routes())
         .fallback(|| async { Error::unrecognized() })
         .method_not_allowed_fallback(|| async { Error::method_not_allowed() })

@@ -159,7 +159,7 @@ async fn create_via_node(
         admin,
     )
     .await?;
-    println!(
+    out!(
         "created {}{}",
         created.user_id,
         if admin { " (admin)" } else { "" }
@@ -234,7 +234,7 @@ async fn approve_via_node(cli: &ConfigArg, user: &str) -> anyhow::Result<()> {
     if !status.is_success() {
         anyhow::bail!("approving {user_id} failed: {status} {body}");
     }
-    println!("approved {user_id}");
+    out!("approved {user_id}");
     Ok(())
 }
 
@@ -251,7 +251,7 @@ async fn list_media(cli: &ConfigArg, user: &str) -> anyhow::Result<()> {
     )
     .await?;
     for row in rows {
-        println!(
+        out!(
             "{}	{}	{} bytes	{}	ts {}{}",
             row.mxc,
             row.cid,
@@ -279,7 +279,7 @@ async fn delete_media(cli: &ConfigArg, mxc: &str) -> anyhow::Result<()> {
     if !status.is_success() {
         anyhow::bail!("removing {mxc} failed: {status} {body}");
     }
-    println!("removed {mxc}");
+    out!("removed {mxc}");
     Ok(())
 }
 
@@ -317,7 +317,7 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
                 },
             )
             .await?;
-            println!(
+            out!(
                 "created {}{}",
                 row.user_id,
                 if admin { " (admin)" } else { "" }
@@ -327,7 +327,7 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
             let state = open(&config).await?;
             let user_id = accounts::local_user_id(&state, &localpart(&state, &user)?)?;
             accounts::approve(&state, &user_id, None).await?;
-            println!("approved {user_id}");
+            out!("approved {user_id}");
         }
         AdminCommand::KeyHistory { config, user } => {
             let state = open(&config).await?;
@@ -347,7 +347,7 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
                             .map(|t| t.hash().to_string())
                     })
                     .unwrap_or_else(|| "-".to_owned());
-                println!(
+                out!(
                     "{height}\t{index}\t{tx}\t{}\t{}\t{}",
                     entry.org, entry.kind, entry.detail
                 );
@@ -359,13 +359,13 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
             let pool = &state.db.pool;
             for row in consort_bridge::contacts::read::contacts_of(pool, user_id.as_str()).await? {
                 let state = format!("{:?}", row.state).to_lowercase();
-                println!(
+                out!(
                     "{state}\t{}\theight {}\tts {}",
                     row.other, row.height, row.at_ms
                 );
             }
             for step in consort_bridge::contacts::read::log_of(pool, user_id.as_str()).await? {
-                println!(
+                out!(
                     "step\theight {}\tts {}\t{} {} {} -> {}\t({})",
                     step.height,
                     step.at_ms,
@@ -400,7 +400,7 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
                 } else {
                     "pending"
                 };
-                println!(
+                out!(
                     "{}\t{}{}",
                     row.user_id,
                     status,

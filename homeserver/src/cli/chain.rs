@@ -90,7 +90,7 @@ pub async fn run(cmd: ChainCommand) -> anyhow::Result<()> {
             )
             .map_err(anyhow::Error::msg)?;
             for org in &genesis.orgs {
-                println!(
+                out!(
                     "{}  {}  p2p {}  gossip {}  -> {}",
                     org.id,
                     org.server_name,
@@ -107,7 +107,7 @@ pub async fn run(cmd: ChainCommand) -> anyhow::Result<()> {
             let node = ChainNode::start(config)
                 .await
                 .context("starting the node")?;
-            println!("{org} running at height {}", node.status().height);
+            out!("{org} running at height {}", node.status().height);
             let mut tip = node.watch_tip();
             loop {
                 tokio::select! {
@@ -134,21 +134,21 @@ pub async fn run(cmd: ChainCommand) -> anyhow::Result<()> {
 
 async fn print_status(genesis: &Genesis, org: &str, database_url: &str) -> anyhow::Result<()> {
     let store = BlockStore::new(connect_and_migrate(database_url).await?);
-    println!("chain     {}", genesis.chain_id);
-    println!("org       {org}");
+    out!("chain     {}", genesis.chain_id);
+    out!("org       {org}");
     match store.tip().await? {
         Some(tip) => {
-            println!("height    {}", tip.height);
-            println!("last hash {}", hex_of(&tip.hash));
-            println!(
+            out!("height    {}", tip.height);
+            out!("last hash {}", hex_of(&tip.hash));
+            out!(
                 "last time {} ({} ms since the Unix epoch)",
                 format_ms(tip.time_ms),
                 tip.time_ms
             );
         }
-        None => println!("height    0 (no block committed yet)"),
+        None => out!("height    0 (no block committed yet)"),
     }
-    println!("validators");
+    out!("validators");
     let set = genesis.validator_set();
     for org in &genesis.orgs {
         let address = set
@@ -157,7 +157,7 @@ async fn print_status(genesis: &Genesis, org: &str, database_url: &str) -> anyho
             .find(|v| hex_of(v.public_key.as_bytes()) == org.validator_key)
             .map(|v| v.address.to_string())
             .unwrap_or_default();
-        println!(
+        out!(
             "  {:<8} {:<20} power 1  address {address}",
             org.id, org.server_name
         );
@@ -208,19 +208,19 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         Some(r) => format!("{r} tx/s offered"),
         None => format!("saturating, {} in flight per node", args.in_flight),
     };
-    println!(
+    out!(
         "consort chain bench: {} validators on 127.0.0.1, {} s per phase, {}-byte payloads, {load}",
         args.validators, args.seconds, args.tx_bytes
     );
     let reports = run_bench(&opts, dir.path())
         .await
         .map_err(anyhow::Error::msg)?;
-    println!(
+    out!(
         "{:<22} {:>14} {:>9} {:>9} {:>9} {:>12}",
         "phase", "committed tx/s", "p50 ms", "p99 ms", "blocks/s", "max gap ms"
     );
     for r in reports {
-        println!(
+        out!(
             "{:<22} {:>14.0} {:>9.1} {:>9.1} {:>9.1} {:>12.0}",
             r.name, r.tx_per_s, r.p50_ms, r.p99_ms, r.blocks_per_s, r.max_gap_ms
         );

@@ -110,21 +110,56 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         stop(&mut children).await;
         return Err(e);
     }
-    println!("READY {} organisations", orgs.len());
+    out!("READY {} organisations", orgs.len());
     for org in &orgs {
-        println!(
+        out!(
             "{} {} {}",
             org.id,
             org.url,
             org.dir.join("admin.json").display()
         );
     }
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        e = first_exit(&mut children) => eprintln!("{e}; stopping the devnet"),
+    // A node that exits leaves the others running, as a consortium survives a member's
+    // failure: the devnet says which, and how to start it again.
+    let mut exited = vec![false; children.len()];
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            (i, status) = next_exit(&mut children, &exited) => {
+                exited[i] = true;
+                let org = &orgs[i];
+                let running = exited.iter().filter(|e| !**e).count();
+                eprintln!(
+                    "{} exited ({status}); {running} of {} organisations keep running. Start it again with:\n  {} serve --config {}",
+                    org.id,
+                    orgs.len(),
+                    exe.display(),
+                    org.dir.join("homeserver.toml").display()
+                );
+                if running == 0 {
+                    eprintln!("every node has exited; stopping the devnet");
+                    break;
+                }
+            }
+        }
     }
     stop(&mut children).await;
     Ok(())
+}
+
+/// Resolves when a child not yet known to have exited exits: its index and status.
+async fn next_exit(children: &mut [Child], exited: &[bool]) -> (usize, std::process::ExitStatus) {
+    loop {
+        for (i, child) in children.iter_mut().enumerate() {
+            if exited[i] {
+                continue;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return (i, status);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 fn prepare_chain(dir: &Path, args: &DevnetArgs) -> anyhow::Result<Genesis> {

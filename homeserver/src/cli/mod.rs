@@ -1,5 +1,13 @@
 //! The `consort` command line: one subcommand group per concern.
 
+/// `println!` for the commands' output: a closed pipe (`consort chain status | head -1`)
+/// ends the process quietly instead of panicking, as Rust ignores SIGPIPE.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::print_line(format_args!($($arg)*))
+    };
+}
+
 mod admin;
 mod chain;
 mod devnet;
@@ -53,4 +61,18 @@ pub fn main() -> anyhow::Result<()> {
             Command::Devnet(args) => devnet::run(args).await,
         }
     })
+}
+
+
+/// Writes one line of a command's output; a reader that went away ends the process with
+/// success, as Unix tools do.
+pub(crate) fn print_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{args}").and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        panic!("writing to stdout: {e}");
+    }
 }

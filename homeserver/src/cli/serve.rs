@@ -27,10 +27,38 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         consortium = node.chain.is_some(),
         "homeserver listening"
     );
-    crate::serve(listener, node.router.clone(), async {
+    let server = crate::serve(listener, node.router.clone(), async {
         let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    });
+    // A consensus loop that ended for good ends the process, non-zero, so that a supervisor
+    // (systemd, Kubernetes) restarts it; a halted one (diverged state) keeps serving reads.
+    let failed = async {
+        match &node.chain {
+            Some(chain) => consensus_failure(chain.watch_consensus()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        served = server => served?,
+        reason = failed => {
+            node.stop().await;
+            anyhow::bail!("the consensus loop stopped: {reason}");
+        }
+    }
     node.stop().await;
     Ok(())
+}
+
+/// Resolves with the reason once the consensus loop has failed.
+async fn consensus_failure(
+    mut state: tokio::sync::watch::Receiver<consort_chain::LoopState>,
+) -> String {
+    loop {
+        if let consort_chain::LoopState::Failed(reason) = &*state.borrow_and_update() {
+            return reason.clone();
+        }
+        if state.changed().await.is_err() {
+            return "the ledger node went away".into();
+        }
+    }
 }

@@ -79,6 +79,11 @@ impl ChainLedger {
         &self.org
     }
 
+    /// The ledger node (status, blocks, inclusion proofs).
+    pub fn node(&self) -> &ChainNode {
+        &self.node
+    }
+
     /// This organisation's node key, which signs its PDUs.
     pub fn node_key(&self) -> &SigningKey {
         &self.node_key

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod chain_ledger;
 pub mod contacts;
 pub mod credentials;
+pub mod event_proof;
 pub mod key_backup;
 pub mod keys;
 pub mod media;

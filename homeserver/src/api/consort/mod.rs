@@ -2,7 +2,9 @@
 //! endpoint for.
 
 pub mod contacts;
+pub mod event_proof;
 pub mod key_history;
+pub mod ledger_status;
 
 use ruma::{OwnedUserId, UserId};
 
