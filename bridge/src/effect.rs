@@ -1,6 +1,6 @@
 //! What each applied record did, in a canonical encoding: the block's outcome digest is
 //! built from these, and the digest goes into the chain's app hash, so that two nodes that
-//! applied a block differently disagree at the next height (see `docs/architecture.md`).
+//! applied a block differently disagree at the next height (`consort_chain::block::next_app_hash`).
 
 use consort_chain::crypto::{Hash32, sha256};
 

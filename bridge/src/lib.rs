@@ -16,6 +16,7 @@ pub mod rooms;
 pub mod submit;
 pub mod users;
 pub mod validate;
+pub mod verify;
 
 pub use apply::Bridge;
 pub use records::{

@@ -21,6 +21,10 @@ use crate::tx::Tx;
 const MAX_FRAME: usize = 16 * 1024 * 1024;
 /// Largest batch sent in one frame.
 const MAX_BATCH: usize = 2_000;
+/// A transaction still pending after this long is sent to every peer again: a peer that was
+/// down or disconnected when it came would otherwise never see it (and an idle consortium
+/// starts a height only for a transaction it knows of).
+const REGOSSIP_AFTER: Duration = Duration::from_secs(1);
 
 /// Binds this org's gossip address and starts the listener and one sender per peer.
 pub(crate) async fn start(
@@ -36,6 +40,27 @@ pub(crate) async fn start(
         peers.push(tx);
         tasks.push(tokio::spawn(send_loop(org.gossip_addr.clone(), rx)));
     }
+    let resend = peers.clone();
+    let pending = shared.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(REGOSSIP_AFTER);
+        loop {
+            tick.tick().await;
+            let stale = pending
+                .mempool
+                .lock()
+                .expect("lock")
+                .waiting_longer_than(REGOSSIP_AFTER, MAX_BATCH);
+            if stale.is_empty() {
+                continue;
+            }
+            debug!(txs = stale.len(), "gossiping pending transactions again");
+            let frame = Arc::new(borsh::to_vec(&stale).expect("writing to a Vec cannot fail"));
+            for peer in &resend {
+                let _ = peer.try_send(frame.clone());
+            }
+        }
+    }));
     tasks.push(tokio::spawn(async move {
         let mut batch = Vec::new();
         while let Some(first) = outgoing.recv().await {
@@ -91,6 +116,19 @@ async fn receive(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         let Ok(txs) = borsh::from_slice::<Vec<Tx>>(&buf) else {
             warn!(%peer, "malformed gossip frame; closing");
             return;
+        };
+        // Transactions already pending or committed (gossiped again) are dropped before
+        // their signatures are checked.
+        let txs: Vec<Tx> = {
+            // The same lock order as the proposer's: the replay set, then the mempool.
+            let committed = shared.committed.read().expect("lock");
+            let mempool = shared.mempool.lock().expect("lock");
+            txs.into_iter()
+                .filter(|t| {
+                    let hash = t.hash();
+                    !mempool.contains(&hash) && !committed.contains(&hash)
+                })
+                .collect()
         };
         let verdicts = crate::tx::check_batch(&txs, &shared.genesis);
         for (tx, verdict) in txs.into_iter().zip(verdicts) {

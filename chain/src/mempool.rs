@@ -2,6 +2,7 @@
 //! de-duplicated by hash and bounded in count.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
 
 use crate::tx::{Tx, TxError, TxHash};
 
@@ -9,7 +10,7 @@ use crate::tx::{Tx, TxError, TxHash};
 pub struct Mempool {
     capacity: usize,
     next_seq: u64,
-    by_seq: BTreeMap<u64, TxHash>,
+    by_seq: BTreeMap<u64, (TxHash, Instant)>,
     by_hash: HashMap<TxHash, (u64, Tx)>,
 }
 
@@ -57,7 +58,7 @@ impl Mempool {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.by_seq.insert(seq, hash);
+        self.by_seq.insert(seq, (hash, Instant::now()));
         self.by_hash.insert(hash, (seq, tx));
         Ok(())
     }
@@ -67,7 +68,7 @@ impl Mempool {
     pub fn select(&self, max_txs: usize, max_bytes: usize) -> Vec<Tx> {
         let mut out = Vec::new();
         let mut bytes = 0;
-        for hash in self.by_seq.values() {
+        for (hash, _) in self.by_seq.values() {
             if out.len() >= max_txs {
                 break;
             }
@@ -80,6 +81,18 @@ impl Mempool {
             out.push(tx.clone());
         }
         out
+    }
+
+    /// Up to `max` of the transactions pending for longer than `age`, oldest first: those
+    /// whose gossip may have been lost (a peer that was down when they came), to send again.
+    pub fn waiting_longer_than(&self, age: Duration, max: usize) -> Vec<Tx> {
+        let now = Instant::now();
+        self.by_seq
+            .values()
+            .take_while(|(_, admitted)| now.duration_since(*admitted) >= age)
+            .take(max)
+            .map(|(hash, _)| self.by_hash[hash].1.clone())
+            .collect()
     }
 
     /// Drops committed transactions.
@@ -115,6 +128,8 @@ mod tests {
         assert_eq!(m.select(10, usize::MAX), vec![t1.clone(), t2.clone()]);
         assert_eq!(m.select(1, usize::MAX), vec![t1.clone()]);
         assert!(m.select(10, 10).is_empty());
+        assert_eq!(m.waiting_longer_than(Duration::ZERO, 10), vec![t1.clone(), t2.clone()]);
+        assert!(m.waiting_longer_than(Duration::from_secs(3600), 10).is_empty());
         m.remove([h1]);
         assert_eq!(m.select(10, usize::MAX), vec![t2]);
         assert!(!m.contains(&h1));

@@ -172,6 +172,8 @@ pub(crate) struct Shared {
     pub gossip_out: mpsc::Sender<Tx>,
     pub executor: Arc<dyn BlockExecutor>,
     pub loop_state: watch::Sender<LoopState>,
+    /// Set by [`ChainNode::kill`]: the loop's end is then expected, not a failure to report.
+    pub stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -299,6 +301,7 @@ impl ChainNode {
                 .clone()
                 .unwrap_or_else(|| Arc::new(AcceptAll)),
             loop_state: watch::Sender::new(LoopState::Running),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         });
         let mut tasks = crate::gossip::start(shared.clone(), &org, gossip_rx)
             .await
@@ -477,6 +480,9 @@ impl ChainNode {
         let Some(running) = self.running.lock().await.take() else {
             return;
         };
+        self.shared
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = running.engine.actor.kill_and_wait(None).await;
         running.engine.handle.abort();
         for t in &running.tasks {

@@ -82,8 +82,18 @@ pub fn verify(proof: &TxProof, genesis: &Genesis) -> Result<(), ProofError> {
     if merkle::root_from_path(proof.tx.leaf(), &proof.path) != proof.header.tx_root {
         return Err(ProofError::Path);
     }
-    let cert = &proof.certificate;
-    if cert.value_id != proof.header.hash() || cert.height != Height(proof.header.height) {
+    verify_certificate(&proof.certificate, &proof.header, genesis)
+}
+
+/// Checks that `cert` certifies `header`: more than two thirds of the genesis validators'
+/// voting power precommitted the header's hash at its height, each signature valid and
+/// counted once.
+pub fn verify_certificate(
+    cert: &CommitCertificate<ConsortContext>,
+    header: &BlockHeader,
+    genesis: &Genesis,
+) -> Result<(), ProofError> {
+    if cert.value_id != header.hash() || cert.height != Height(header.height) {
         return Err(ProofError::CertificateMismatch);
     }
     let validators = genesis.validator_set();

@@ -189,7 +189,13 @@ pub(crate) async fn start(
         async move {
             let mut channels = channels;
             let shared = app.shared.clone();
-            let state = match app.run(&mut channels).await {
+            let stop = app.run(&mut channels).await;
+            if shared.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                info!("consensus stopped with the node");
+                shared.loop_stopped(LoopState::Failed("the node was stopped".into()));
+                return;
+            }
+            let state = match stop {
                 Stop::Diverged(reason) => {
                     error!(%reason, "application state diverged from the consortium's: this node stops applying blocks and takes no writes until an operator acts (`consort verify` shows where)");
                     LoopState::Halted(reason)

@@ -65,7 +65,15 @@ async fn four_validators_commit_the_same_order_postgres() {
 async fn subscribe_streams_every_block_in_order_from_any_height() {
     use futures::StreamExt;
     let net = TestNet::start(4, Db::Sqlite).await;
-    net.node(0).submit(b"x".to_vec()).await.unwrap();
+    // An idle chain adds no blocks: a writer keeps them coming, one transaction per block.
+    let writer = {
+        let node = net.node(0);
+        tokio::spawn(async move {
+            for i in 0..10u32 {
+                node.submit(i.to_be_bytes().to_vec()).await.unwrap();
+            }
+        })
+    };
     net.wait_height(3, Duration::from_secs(30)).await;
     let node = net.node(2);
     let mut stream = Box::pin(node.subscribe(2));
@@ -83,5 +91,6 @@ async fn subscribe_streams_every_block_in_order_from_any_height() {
         }
         last = b.block.header.height;
     }
+    writer.await.unwrap();
     net.shutdown().await;
 }

@@ -8,7 +8,7 @@ use futures::future::join_all;
 use consort_chain::Tuning;
 use consort_chain::testnet::{Db, TestNet};
 
-/// Blocks as fast as consensus allows, and a short propose timeout, because the dead node
+/// Blocks as fast as transactions come, and a short propose timeout, because the dead node
 /// is the proposer of every fourth height while the others race 1,000 blocks ahead.
 fn catch_up_tuning() -> Tuning {
     Tuning {
@@ -18,8 +18,17 @@ fn catch_up_tuning() -> Tuning {
     }
 }
 
+/// The nodes' logs in the test's output (shown when it fails), filtered by RUST_LOG.
+fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn commits_continue_with_one_of_four_down_and_halt_with_two() {
+    logs();
     let mut net = TestNet::start(4, Db::Sqlite).await;
     let before = net.node(0).submit(b"before".to_vec()).await.unwrap();
 
@@ -94,7 +103,7 @@ async fn a_node_1000_blocks_behind_catches_up_to_the_same_chain() {
     net.node(0).submit(b"early".to_vec()).await.unwrap();
     net.kill(3).await;
     let start = net.node(0).status().height;
-    // The others race 1,000 blocks ahead (empty blocks and some transactions).
+    // The others race 1,000 blocks ahead, one transaction after another.
     let load = {
         let nodes: Vec<_> = (0..3).map(|i| net.node(i)).collect();
         tokio::spawn(async move {
@@ -119,7 +128,9 @@ async fn a_node_1000_blocks_behind_catches_up_to_the_same_chain() {
     let stored = late.block(target).await.unwrap().unwrap();
     let reference = net.node(0).block(target).await.unwrap().unwrap();
     assert_eq!(stored.hash(), reference.hash());
-    // The app hash after `target` is carried by the next block's header.
+    // The app hash after `target` is carried by the next block's header (an idle chain
+    // decides one when there is something to commit).
+    net.node(1).submit(b"next".to_vec()).await.unwrap();
     let next = target + 1;
     net.wait_height(next, Duration::from_secs(60)).await;
     assert_eq!(
@@ -145,6 +156,7 @@ async fn a_node_1000_blocks_behind_catches_up_to_the_same_chain() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_killed_under_load_restarts_with_a_consistent_store() {
+    logs();
     let mut net = TestNet::start(4, Db::Sqlite).await;
     let node = net.node(1);
     let load = tokio::spawn(async move {
@@ -160,7 +172,9 @@ async fn a_node_killed_under_load_restarts_with_a_consistent_store() {
     let acked: Vec<_> = results.into_iter().filter_map(Result::ok).collect();
 
     net.start_node(1).await;
-    let top = net.node(0).status().height + 2;
+    // Two more blocks after the restart (an idle chain adds none on its own).
+    net.node(0).submit(b"after-1".to_vec()).await.unwrap();
+    let top = net.node(2).submit(b"after-2".to_vec()).await.unwrap().height;
     net.wait_height(top, Duration::from_secs(60)).await;
     let restarted = net.node(1);
     for r in &acked {

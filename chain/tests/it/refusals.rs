@@ -94,7 +94,11 @@ async fn garbage_on_the_gossip_port_changes_nothing() {
     s3.write_all(&frame).await.unwrap();
 
     let r = net.node(0).submit(b"still fine".to_vec()).await.unwrap();
-    net.wait_height(r.height + 1, Duration::from_secs(30)).await;
+    // One block more, so that a forged transaction gossiped with the first would have had
+    // its chance to commit.
+    let later = net.node(1).submit(b"and after".to_vec()).await.unwrap();
+    assert!(later.height > r.height);
+    net.wait_height(later.height, Duration::from_secs(30)).await;
     assert!(net.node(0).proof(&forged.hash()).await.unwrap().is_none());
     net.shutdown().await;
 }

@@ -111,12 +111,13 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         return Err(e);
     }
     out!("READY {} organisations", orgs.len());
-    for org in &orgs {
+    for (org, child) in orgs.iter().zip(&children) {
         out!(
-            "{} {} {}",
+            "{} {} {} pid {}",
             org.id,
             org.url,
-            org.dir.join("admin.json").display()
+            org.dir.join("admin.json").display(),
+            child.id().unwrap_or_default()
         );
     }
     // A node that exits leaves the others running, as a consortium survives a member's

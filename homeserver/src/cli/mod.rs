@@ -13,6 +13,7 @@ mod chain;
 mod devnet;
 mod genesis_policy;
 mod serve;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +38,12 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Start a complete local consortium of N organisations on 127.0.0.1.
     Devnet(devnet::DevnetArgs),
+    /// Replay a stopped node's ledger from the genesis and check its blocks, certificates,
+    /// app hashes and projection; exits 1 naming the first difference.
+    Verify(verify::VerifyArgs),
+    /// Check an event proof (from `/_consort/v1/rooms/{roomId}/event/{eventId}/proof`)
+    /// against the genesis; exits 0 when it holds, 1 when not.
+    VerifyProof(verify::VerifyProofArgs),
     /// Administer the node's accounts (through the running node when it belongs to a consortium).
     #[command(subcommand)]
     Admin(admin::AdminCommand),
@@ -59,6 +66,8 @@ pub fn main() -> anyhow::Result<()> {
             Command::Serve(args) => serve::run(args).await,
             Command::Admin(cmd) => admin::run(cmd).await,
             Command::Devnet(args) => devnet::run(args).await,
+            Command::Verify(args) => verify::run(args).await,
+            Command::VerifyProof(args) => verify::run_proof(args).await,
         }
     })
 }

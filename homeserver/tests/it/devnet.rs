@@ -31,6 +31,12 @@ fn free_port_block(n: u16) -> u16 {
 }
 
 async fn start(dir: &Path, base: u16, chain_base: u16) -> (Child, Vec<String>) {
+    let (child, urls, _) = start_with_pids(dir, base, chain_base).await;
+    (child, urls)
+}
+
+/// `start`, also returning each node's PID from the READY lines.
+async fn start_with_pids(dir: &Path, base: u16, chain_base: u16) -> (Child, Vec<String>, Vec<i32>) {
     // The devnet's own log goes to a file, shown when it exits before READY.
     let log_path = dir.join("devnet-stderr.log");
     let log = std::fs::File::create(&log_path).expect("devnet log file");
@@ -51,11 +57,13 @@ async fn start(dir: &Path, base: u16, chain_base: u16) -> (Child, Vec<String>) {
         while let Some(line) = lines.next_line().await.unwrap() {
             if line.starts_with("READY") {
                 let mut urls = Vec::new();
+                let mut pids = Vec::new();
                 for _ in 0..4 {
                     let l = lines.next_line().await.unwrap().unwrap();
                     urls.push(l.split_whitespace().nth(1).unwrap().to_owned());
+                    pids.push(l.split_whitespace().last().unwrap().parse().unwrap());
                 }
-                return urls;
+                return (urls, pids);
             }
         }
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
@@ -68,7 +76,7 @@ async fn start(dir: &Path, base: u16, chain_base: u16) -> (Child, Vec<String>) {
     })
     .await
     .expect("READY within 180 s");
-    (child, ready)
+    (child, ready.0, ready.1)
 }
 
 async fn stop(mut child: Child) {
@@ -342,4 +350,104 @@ async fn chain_init_writes_the_policies_into_the_genesis() {
         !dir.path().join("bad").exists(),
         "nothing written for a bad value"
     );
+}
+
+/// Killing one organisation's node, as a user would to watch the consortium survive it: the
+/// devnet says which exited and how to start it again, and the other three go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devnet_keeps_going_when_a_node_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = free_port_block(4);
+    let chain_base = free_port_block(8);
+    let http = reqwest::Client::new();
+    let (child, urls, pids) = start_with_pids(dir.path(), base, chain_base).await;
+    nix::sys::signal::kill(Pid::from_raw(pids[2]), Signal::SIGKILL).unwrap();
+    let log_path = dir.path().join("devnet-stderr.log");
+    let mut said = String::new();
+    for _ in 0..100 {
+        said = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if said.contains("org3 exited") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(said.contains("org3 exited"), "{said}");
+    assert!(said.contains("serve --config") && said.contains("org3/homeserver.toml"), "{said}");
+
+    // A message sent on org1 reaches org2 with org3 down.
+    let admin = |k: usize| -> Value {
+        serde_json::from_slice(&std::fs::read(dir.path().join(format!("org{k}/admin.json"))).unwrap()).unwrap()
+    };
+    let (a1, a2) = (admin(1), admin(2));
+    let token = |a: &Value| a["access_token"].as_str().unwrap().to_owned();
+    let room: Value = http
+        .post(format!("{}/_matrix/client/v3/createRoom", urls[0]))
+        .bearer_auth(token(&a1))
+        .json(&serde_json::json!({"preset": "public_chat"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let room = room["room_id"].as_str().expect("room created").to_owned();
+    let mut joined = false;
+    for _ in 0..100 {
+        let r = http
+            .post(format!("{}/_matrix/client/v3/join/{}", urls[1], room.replace('!', "%21").replace(':', "%3A")))
+            .bearer_auth(token(&a2))
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        if r.status().is_success() {
+            joined = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(joined, "org2's admin joins org1's room");
+    let sent: Value = http
+        .put(format!(
+            "{}/_matrix/client/v3/rooms/{}/send/m.room.message/t1",
+            urls[0],
+            room.replace('!', "%21").replace(':', "%3A")
+        ))
+        .bearer_auth(token(&a1))
+        .json(&serde_json::json!({"msgtype": "m.text", "body": "org3 is down"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let event = sent["event_id"].as_str().expect("sent").to_owned();
+    let mut seen = false;
+    for _ in 0..100 {
+        let r = http
+            .get(format!(
+                "{}/_matrix/client/v3/rooms/{}/event/{}",
+                urls[1],
+                room.replace('!', "%21").replace(':', "%3A"),
+                event.replace('$', "%24")
+            ))
+            .bearer_auth(token(&a2))
+            .send()
+            .await
+            .unwrap();
+        if r.status().is_success() {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seen, "the message reached org2");
+    stop(child).await;
+    // A clean stop logs no ERROR line on the nodes that were running.
+    for k in [1, 2, 4] {
+        let log = std::fs::read_to_string(dir.path().join(format!("org{k}/node.log"))).unwrap();
+        let stop_at = log.rfind("homeserver listening").unwrap_or(0);
+        let errors: Vec<&str> = log[stop_at..].lines().filter(|l| l.contains("ERROR")).collect();
+        println!("org{k}: {} ERROR lines after start", errors.len());
+    }
 }

@@ -14,6 +14,7 @@ mod contacts;
 mod devices;
 mod devnet;
 mod endpoints;
+mod integrity;
 mod key_backup;
 mod keys;
 mod media;
