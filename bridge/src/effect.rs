@@ -12,7 +12,8 @@ pub struct Effect(Vec<u8>);
 impl Effect {
     /// Appends one field.
     pub fn field(&mut self, bytes: &[u8]) {
-        self.0.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+        self.0
+            .extend_from_slice(&(bytes.len() as u64).to_be_bytes());
         self.0.extend_from_slice(bytes);
     }
 
@@ -81,7 +82,10 @@ mod tests {
     fn the_outcome_and_position_count() {
         let e = Effect::default();
         assert_ne!(e.digest(0, &Ok(())), e.digest(0, &Err("no".into())));
-        assert_ne!(e.digest(0, &Err("no".into())), e.digest(0, &Err("not".into())));
+        assert_ne!(
+            e.digest(0, &Err("no".into())),
+            e.digest(0, &Err("not".into()))
+        );
         assert_ne!(e.digest(0, &Ok(())), e.digest(1, &Ok(())));
         let d = e.digest(0, &Ok(()));
         assert_ne!(block_digest(&[d, d]), block_digest(&[d]));

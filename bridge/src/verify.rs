@@ -106,12 +106,11 @@ pub async fn verify(
             .await
             .map_err(|e| block_err(height, e.to_string()))?
             .ok_or_else(|| block_err(height, "the block is missing".into()))?;
-        let stored_hash: Vec<u8> =
-            sqlx::query("SELECT hash FROM chain_blocks WHERE height = $1")
-                .bind(height as i64)
-                .fetch_one(node)
-                .await?
-                .try_get(0)?;
+        let stored_hash: Vec<u8> = sqlx::query("SELECT hash FROM chain_blocks WHERE height = $1")
+            .bind(height as i64)
+            .fetch_one(node)
+            .await?
+            .try_get(0)?;
         let block = &stored.block;
         let h = &block.header;
         if stored_hash != block.hash().0 {
@@ -121,12 +120,27 @@ pub async fn verify(
             ));
         }
         let checks: [(bool, &str); 6] = [
-            (h.chain_id == genesis.chain_id, "the chain id is not the genesis'"),
-            (h.height == height, "the header's height is not its place in the chain"),
-            (h.prev_hash == prev_hash, "the previous hash does not link to the block before"),
-            (h.app_hash == prev_app_hash, "the header's app hash is not the app hash after the block before"),
+            (
+                h.chain_id == genesis.chain_id,
+                "the chain id is not the genesis'",
+            ),
+            (
+                h.height == height,
+                "the header's height is not its place in the chain",
+            ),
+            (
+                h.prev_hash == prev_hash,
+                "the previous hash does not link to the block before",
+            ),
+            (
+                h.app_hash == prev_app_hash,
+                "the header's app hash is not the app hash after the block before",
+            ),
             (h.time_ms >= prev_time, "the block's time goes backwards"),
-            (h.tx_count as usize == block.txs.len(), "tx_count does not match the transactions"),
+            (
+                h.tx_count as usize == block.txs.len(),
+                "tx_count does not match the transactions",
+            ),
         ];
         if let Some((_, what)) = checks.iter().find(|(ok, _)| !ok) {
             return Err(block_err(height, (*what).into()));

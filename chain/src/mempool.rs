@@ -128,8 +128,14 @@ mod tests {
         assert_eq!(m.select(10, usize::MAX), vec![t1.clone(), t2.clone()]);
         assert_eq!(m.select(1, usize::MAX), vec![t1.clone()]);
         assert!(m.select(10, 10).is_empty());
-        assert_eq!(m.waiting_longer_than(Duration::ZERO, 10), vec![t1.clone(), t2.clone()]);
-        assert!(m.waiting_longer_than(Duration::from_secs(3600), 10).is_empty());
+        assert_eq!(
+            m.waiting_longer_than(Duration::ZERO, 10),
+            vec![t1.clone(), t2.clone()]
+        );
+        assert!(
+            m.waiting_longer_than(Duration::from_secs(3600), 10)
+                .is_empty()
+        );
         m.remove([h1]);
         assert_eq!(m.select(10, usize::MAX), vec![t2]);
         assert!(!m.contains(&h1));

@@ -344,7 +344,16 @@ pub async fn check_batch(
     events: &[RoomEvent],
 ) -> Result<Result<(), String>, StoreError> {
     let mut tx = consort_chain::store::begin_write(pool).await?;
-    let outcome = apply_batch(&mut tx, genesis, org, events, (0, 0), 0, &mut Effect::default()).await?;
+    let outcome = apply_batch(
+        &mut tx,
+        genesis,
+        org,
+        events,
+        (0, 0),
+        0,
+        &mut Effect::default(),
+    )
+    .await?;
     tx.rollback().await?;
     Ok(outcome)
 }

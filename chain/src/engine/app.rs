@@ -328,7 +328,9 @@ impl App {
             let held = self.held.take().expect("checked above");
             self.peer_ahead = false;
             debug!(height = %self.next_height(), "starting the next height");
-            let _ = held.reply.send(Next::Start(self.next_height(), self.params()));
+            let _ = held
+                .reply
+                .send(Next::Start(self.next_height(), self.params()));
         }
     }
 
@@ -462,14 +464,15 @@ impl App {
                     self.commit_retrying(&certificate).await?;
                     // Nothing to propose and the block is fresh: hold the next height until
                     // a transaction comes (or the heartbeat is due).
-                    let catching_up =
-                        now_ms().saturating_sub(self.tip.time_ms) > CATCH_UP_AGE_MS;
+                    let catching_up = now_ms().saturating_sub(self.tip.time_ms) > CATCH_UP_AGE_MS;
                     let held = HeldStart {
                         reply,
                         due: tokio::time::Instant::now() + self.empty_block_interval,
                     };
                     if catching_up {
-                        let _ = held.reply.send(Next::Start(self.next_height(), self.params()));
+                        let _ = held
+                            .reply
+                            .send(Next::Start(self.next_height(), self.params()));
                     } else {
                         self.peer_ahead = false;
                         self.held = Some(held);
@@ -887,10 +890,14 @@ impl App {
             // A synced block comes with the consortium's certificate: judged on everything
             // but the app hash, so that a diverged node takes it and halts at commit instead
             // of refusing it forever.
-            self.judge_against(&block, &proposer, &Tip {
-                app_hash: block.header.app_hash,
-                ..self.tip.clone()
-            })
+            self.judge_against(
+                &block,
+                &proposer,
+                &Tip {
+                    app_hash: block.header.app_hash,
+                    ..self.tip.clone()
+                },
+            )
         } else {
             return SyncedValueOutcome::LocalTransientError;
         };

@@ -174,7 +174,12 @@ async fn a_node_killed_under_load_restarts_with_a_consistent_store() {
     net.start_node(1).await;
     // Two more blocks after the restart (an idle chain adds none on its own).
     net.node(0).submit(b"after-1".to_vec()).await.unwrap();
-    let top = net.node(2).submit(b"after-2".to_vec()).await.unwrap().height;
+    let top = net
+        .node(2)
+        .submit(b"after-2".to_vec())
+        .await
+        .unwrap()
+        .height;
     net.wait_height(top, Duration::from_secs(60)).await;
     let restarted = net.node(1);
     for r in &acked {

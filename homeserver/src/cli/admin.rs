@@ -349,7 +349,9 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
                     .unwrap_or_else(|| "-".to_owned());
                 out!(
                     "{height}\t{index}\t{tx}\t{}\t{}\t{}",
-                    entry.org, entry.kind, entry.detail
+                    entry.org,
+                    entry.kind,
+                    entry.detail
                 );
             }
         }
@@ -361,7 +363,9 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
                 let state = format!("{:?}", row.state).to_lowercase();
                 out!(
                     "{state}\t{}\theight {}\tts {}",
-                    row.other, row.height, row.at_ms
+                    row.other,
+                    row.height,
+                    row.at_ms
                 );
             }
             for step in consort_bridge::contacts::read::log_of(pool, user_id.as_str()).await? {

@@ -159,7 +159,8 @@ async fn print_status(genesis: &Genesis, org: &str, database_url: &str) -> anyho
             .unwrap_or_default();
         out!(
             "  {:<8} {:<20} power 1  address {address}",
-            org.id, org.server_name
+            org.id,
+            org.server_name
         );
     }
     Ok(())
@@ -210,19 +211,31 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     };
     out!(
         "consort chain bench: {} validators on 127.0.0.1, {} s per phase, {}-byte payloads, {load}",
-        args.validators, args.seconds, args.tx_bytes
+        args.validators,
+        args.seconds,
+        args.tx_bytes
     );
     let reports = run_bench(&opts, dir.path())
         .await
         .map_err(anyhow::Error::msg)?;
     out!(
         "{:<22} {:>14} {:>9} {:>9} {:>9} {:>12}",
-        "phase", "committed tx/s", "p50 ms", "p99 ms", "blocks/s", "max gap ms"
+        "phase",
+        "committed tx/s",
+        "p50 ms",
+        "p99 ms",
+        "blocks/s",
+        "max gap ms"
     );
     for r in reports {
         out!(
             "{:<22} {:>14.0} {:>9.1} {:>9.1} {:>9.1} {:>12.0}",
-            r.name, r.tx_per_s, r.p50_ms, r.p99_ms, r.blocks_per_s, r.max_gap_ms
+            r.name,
+            r.tx_per_s,
+            r.p50_ms,
+            r.p99_ms,
+            r.blocks_per_s,
+            r.max_gap_ms
         );
     }
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -72,7 +72,6 @@ pub fn main() -> anyhow::Result<()> {
     })
 }
 
-
 /// Writes one line of a command's output; a reader that went away ends the process with
 /// success, as Unix tools do.
 pub(crate) fn print_line(args: std::fmt::Arguments<'_>) {

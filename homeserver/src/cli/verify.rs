@@ -111,8 +111,8 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
 pub async fn run_proof(args: VerifyProofArgs) -> anyhow::Result<()> {
     let genesis = Genesis::load(&args.genesis)
         .with_context(|| format!("reading the genesis {}", args.genesis.display()))?;
-    let bytes = std::fs::read(&args.proof)
-        .with_context(|| format!("reading {}", args.proof.display()))?;
+    let bytes =
+        std::fs::read(&args.proof).with_context(|| format!("reading {}", args.proof.display()))?;
     match crate::services::event_proof::verify(&bytes, &genesis) {
         Ok(v) => {
             out!(

@@ -3,11 +3,10 @@
 //! document that anyone holding the genesis can check offline (`consort verify-proof`).
 
 use consort_bridge::Record;
-use consort_bridge::rooms::event::{Pdu, rules_for};
+use consort_bridge::rooms::event::{Pdu, SUPPORTED_VERSIONS, rules_for};
 use consort_chain::Genesis;
 use consort_chain::proof::TxProof;
 use consort_chain::proof_json::TxProofJson;
-use ruma::RoomVersionId;
 use serde::{Deserialize, Serialize};
 
 /// The document's format name.
@@ -23,8 +22,6 @@ pub struct EventProof {
     pub room_id: String,
     /// The event's id (its reference hash).
     pub event_id: String,
-    /// The room's version, whose rules give the event id.
-    pub room_version: String,
     /// The event as on the ledger: canonical PDU JSON text.
     pub event: String,
     /// The transaction that carried it, with its inclusion proof.
@@ -57,16 +54,15 @@ pub enum EventProofError {
 }
 
 /// Builds the document for `event` (canonical PDU text) from the transaction's proof.
-pub fn build(
-    proof: &TxProof,
-    (room_id, event_id, room_version): (&str, &str, &str),
-    event: &str,
-) -> EventProof {
+///
+/// The room version is left out on purpose: nothing in the ledger proof would vouch for it,
+/// and the verifier needs it only to compute the reference hash, which it does under each
+/// version Consort supports.
+pub fn build(proof: &TxProof, (room_id, event_id): (&str, &str), event: &str) -> EventProof {
     EventProof {
         format: FORMAT.into(),
         room_id: room_id.into(),
         event_id: event_id.into(),
-        room_version: room_version.into(),
         event: event.into(),
         proof: TxProofJson::from(proof),
     }
@@ -99,10 +95,20 @@ pub fn verify(document: &[u8], genesis: &Genesis) -> Result<Verified, EventProof
             "the transaction does not carry this event".into(),
         ));
     }
-    let version = RoomVersionId::try_from(doc.room_version.as_str())
-        .map_err(|e| EventProofError::Malformed(format!("room_version: {e}")))?;
-    let rules = rules_for(&version).map_err(EventProofError::Malformed)?;
-    let (pdu, _) = Pdu::parse(&doc.event, &rules).map_err(EventProofError::Event)?;
+    // The id is the reference hash under the room's rules; the versions Consort supports
+    // agree on it for every event they all accept, and one match is what the claim needs.
+    let mut parsed = Err(String::from("no supported room version"));
+    for version in &SUPPORTED_VERSIONS {
+        let rules = rules_for(version).map_err(EventProofError::Malformed)?;
+        parsed = Pdu::parse(&doc.event, &rules).map(|(pdu, _)| pdu);
+        if parsed
+            .as_ref()
+            .is_ok_and(|pdu| pdu.event_id.as_str() == doc.event_id)
+        {
+            break;
+        }
+    }
+    let pdu = parsed.map_err(EventProofError::Event)?;
     if pdu.event_id.as_str() != doc.event_id {
         return Err(EventProofError::Event(format!(
             "the event's id is {}, not {}",

@@ -372,11 +372,17 @@ async fn devnet_keeps_going_when_a_node_is_killed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(said.contains("org3 exited"), "{said}");
-    assert!(said.contains("serve --config") && said.contains("org3/homeserver.toml"), "{said}");
+    assert!(
+        said.contains("serve --config") && said.contains("org3/homeserver.toml"),
+        "{said}"
+    );
 
     // A message sent on org1 reaches org2 with org3 down.
     let admin = |k: usize| -> Value {
-        serde_json::from_slice(&std::fs::read(dir.path().join(format!("org{k}/admin.json"))).unwrap()).unwrap()
+        serde_json::from_slice(
+            &std::fs::read(dir.path().join(format!("org{k}/admin.json"))).unwrap(),
+        )
+        .unwrap()
     };
     let (a1, a2) = (admin(1), admin(2));
     let token = |a: &Value| a["access_token"].as_str().unwrap().to_owned();
@@ -394,7 +400,11 @@ async fn devnet_keeps_going_when_a_node_is_killed() {
     let mut joined = false;
     for _ in 0..100 {
         let r = http
-            .post(format!("{}/_matrix/client/v3/join/{}", urls[1], room.replace('!', "%21").replace(':', "%3A")))
+            .post(format!(
+                "{}/_matrix/client/v3/join/{}",
+                urls[1],
+                room.replace('!', "%21").replace(':', "%3A")
+            ))
             .bearer_auth(token(&a2))
             .json(&serde_json::json!({}))
             .send()
@@ -447,7 +457,10 @@ async fn devnet_keeps_going_when_a_node_is_killed() {
     for k in [1, 2, 4] {
         let log = std::fs::read_to_string(dir.path().join(format!("org{k}/node.log"))).unwrap();
         let stop_at = log.rfind("homeserver listening").unwrap_or(0);
-        let errors: Vec<&str> = log[stop_at..].lines().filter(|l| l.contains("ERROR")).collect();
+        let errors: Vec<&str> = log[stop_at..]
+            .lines()
+            .filter(|l| l.contains("ERROR"))
+            .collect();
         println!("org{k}: {} ERROR lines after start", errors.len());
     }
 }

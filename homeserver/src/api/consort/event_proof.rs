@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use consort_bridge::position::{height_of, index_of};
-use consort_bridge::rooms::{read, store};
+use consort_bridge::rooms::read;
 use ruma::{EventId, RoomId};
 
 use super::key_history::AnyUser;
@@ -43,12 +43,6 @@ pub async fn event_proof_route(
         .filter(|e| e.room_id == room_id.as_str() && e.pos < access.end)
         .filter(|e| access.window.can_see(e))
         .ok_or_else(not_found)?;
-    let mut conn = pool.acquire().await?;
-    let room_row = store::get_room(&mut conn, room_id.as_str())
-        .await
-        .map_err(store_error)?
-        .ok_or_else(not_found)?;
-    drop(conn);
     let proof = chain
         .node()
         .proof_at(height_of(stored.pos), index_of(stored.pos))
@@ -56,11 +50,7 @@ pub async fn event_proof_route(
         .map_err(|e| Error::Internal(format!("building the inclusion proof: {e}")))?;
     Ok(Json(build(
         &proof,
-        (
-            room_id.as_str(),
-            event_id.as_str(),
-            room_row.version.as_str(),
-        ),
+        (room_id.as_str(), event_id.as_str()),
         &stored.json,
     )))
 }
