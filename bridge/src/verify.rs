@@ -73,6 +73,18 @@ pub enum VerifyError {
         /// The differing row and how.
         what: String,
     },
+    /// The projection has applied a block the stored chain does not hold: the node stopped
+    /// between applying a block and storing it. Not tampering: the node takes the block
+    /// again from the consortium when it starts.
+    #[error(
+        "the projection has applied height {applied}, the stored chain ends at {tip}: the node stopped between applying a block and storing it; start it once to take that block from the consortium, then verify again"
+    )]
+    AheadOfChain {
+        /// The projection's applied height.
+        applied: u64,
+        /// The last stored block.
+        tip: u64,
+    },
     /// The database could not be read.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
@@ -93,6 +105,18 @@ pub async fn verify(
         .await
         .map_err(|e| block_err(0, e.to_string()))?
         .map_or(0, |t| t.height);
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT applied_height FROM bridge_state WHERE id = 1")
+            .fetch_optional(node)
+            .await?;
+    if let Some(applied) = applied
+        && applied as u64 > tip
+    {
+        return Err(VerifyError::AheadOfChain {
+            applied: applied as u64,
+            tip,
+        });
+    }
     let replayer = Bridge::new(scratch.clone(), genesis.clone());
     let mut report = Report::default();
     let started = Instant::now();

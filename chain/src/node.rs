@@ -239,6 +239,9 @@ impl Shared {
     }
 }
 
+/// How long a clean stop waits for the app loop to finish the block it is committing.
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
 /// A running node.
 pub struct ChainNode {
     shared: Arc<Shared>,
@@ -474,9 +477,22 @@ impl ChainNode {
     }
 
     /// Stops the node abruptly, as a crash would: consensus, app loop and gossip end, and
-    /// waiting submitters get [`SubmitError::Stopped`]. What was committed stays committed.
-    /// Idempotent.
+    /// waiting submitters get [`SubmitError::Stopped`]. What was committed stays committed;
+    /// a block being committed at that moment may be applied by the executor but not stored,
+    /// and is taken again from the consortium at the next start. Idempotent.
     pub async fn kill(&self) {
+        self.halt(Duration::ZERO).await;
+    }
+
+    /// Stops the node cleanly: consensus ends, the app loop finishes the block it is
+    /// committing (waiting up to [`STOP_GRACE`]), then everything else stops as in
+    /// [`ChainNode::kill`]. After a clean stop the executor's state and the stored chain
+    /// end at the same height, so `consort verify` can check the database at once.
+    pub async fn stop(&self) {
+        self.halt(STOP_GRACE).await;
+    }
+
+    async fn halt(&self, grace: Duration) {
         let Some(running) = self.running.lock().await.take() else {
             return;
         };
@@ -485,10 +501,20 @@ impl ChainNode {
             .store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = running.engine.actor.kill_and_wait(None).await;
         running.engine.handle.abort();
-        for t in &running.tasks {
+        let mut tasks = running.tasks;
+        // The app loop is the last task; with the engine gone its channel closes, and it
+        // returns once the message in hand is handled.
+        if !grace.is_zero()
+            && let Some(mut app) = tasks.pop()
+            && tokio::time::timeout(grace, &mut app).await.is_err()
+        {
+            tracing::warn!("the app loop did not finish within {grace:?}; stopping it");
+            tasks.push(app);
+        }
+        for t in &tasks {
             t.abort();
         }
-        for t in running.tasks {
+        for t in tasks {
             let _ = t.await;
         }
         self.shared.waiters.lock().expect("lock").clear();

@@ -27,7 +27,7 @@ impl Node {
     /// Stops the ledger node (the HTTP server stops with its own shutdown signal).
     pub async fn stop(&self) {
         if let Some(chain) = &self.chain {
-            chain.kill().await;
+            chain.stop().await;
         }
     }
 }

@@ -176,7 +176,8 @@ pub(crate) async fn start(
         empty_block_interval: tuning.empty_block_interval,
         batch_wait: tuning.batch_wait,
         held: None,
-        peer_ahead: false,
+        peer_height: 0,
+        synced_height: 0,
         tip,
         current: (Height(0), Round::Nil),
         streams: PartStreams::new(64, max_stream),
@@ -255,8 +256,14 @@ struct App {
     batch_wait: Duration,
     /// The start of the next height, held while there is nothing to propose.
     held: Option<HeldStart>,
-    /// A peer sent a proposal above our tip while the start was held.
-    peer_ahead: bool,
+    /// The highest height any peer has shown us (a proposal or a synced value). Above our
+    /// tip, the consortium has moved on and a held start must go at once: a restarted node
+    /// that takes the last blocks by sync would otherwise wait for the heartbeat.
+    peer_height: u64,
+    /// The last height whose value came by sync rather than by our own round: a node that
+    /// is syncing is behind, and holding its next height would leave it behind until the
+    /// heartbeat (the engine passes on synced values only for the height in progress).
+    synced_height: u64,
     tip: Tip,
     current: (Height, Round),
     streams: PartStreams,
@@ -317,7 +324,7 @@ impl App {
 
     /// Whether a held start of the next height should go now.
     fn start_due(&self, held: &HeldStart) -> bool {
-        self.peer_ahead
+        self.peer_height > self.tip.height
             || tokio::time::Instant::now() >= held.due
             || !self.shared.mempool.lock().expect("lock").is_empty()
     }
@@ -326,7 +333,6 @@ impl App {
     fn release_held(&mut self) {
         if self.held.as_ref().is_some_and(|h| self.start_due(h)) {
             let held = self.held.take().expect("checked above");
-            self.peer_ahead = false;
             debug!(height = %self.next_height(), "starting the next height");
             let _ = held
                 .reply
@@ -440,9 +446,7 @@ impl App {
                 } => {
                     let value = match self.streams.insert(published_by.unwrap_or(from), part) {
                         Some(p) => {
-                            if self.held.is_some() && p.init.height.0 > self.tip.height {
-                                self.peer_ahead = true;
-                            }
+                            self.peer_height = self.peer_height.max(p.init.height.0);
                             let started = std::time::Instant::now();
                             let v = self.received_proposal(p).await;
                             debug!(ms = started.elapsed().as_millis() as u64, "judged proposal");
@@ -464,7 +468,8 @@ impl App {
                     self.commit_retrying(&certificate).await?;
                     // Nothing to propose and the block is fresh: hold the next height until
                     // a transaction comes (or the heartbeat is due).
-                    let catching_up = now_ms().saturating_sub(self.tip.time_ms) > CATCH_UP_AGE_MS;
+                    let catching_up = now_ms().saturating_sub(self.tip.time_ms) > CATCH_UP_AGE_MS
+                        || self.synced_height >= self.tip.height;
                     let held = HeldStart {
                         reply,
                         due: tokio::time::Instant::now() + self.empty_block_interval,
@@ -474,7 +479,6 @@ impl App {
                             .reply
                             .send(Next::Start(self.next_height(), self.params()));
                     } else {
-                        self.peer_ahead = false;
                         self.held = Some(held);
                     }
                 }
@@ -489,12 +493,13 @@ impl App {
                     value_bytes,
                     reply,
                 } => {
-                    if self.held.is_some() && height.0 > self.tip.height {
-                        self.peer_ahead = true;
-                    }
+                    self.peer_height = self.peer_height.max(height.0);
                     let outcome = self
                         .synced_value(height, round, proposer, value_bytes)
                         .await;
+                    if matches!(outcome, SyncedValueOutcome::Verdict(_)) {
+                        self.synced_height = self.synced_height.max(height.0);
+                    }
                     let _ = reply.send(outcome);
                 }
                 AppMsg::GetHistoryMinHeight { reply } => {

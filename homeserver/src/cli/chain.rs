@@ -121,7 +121,7 @@ pub async fn run(cmd: ChainCommand) -> anyhow::Result<()> {
                     }
                 }
             }
-            node.kill().await;
+            node.stop().await;
             Ok(())
         }
         ChainCommand::Status { dir } => {

@@ -283,6 +283,30 @@ async fn verify_passes_and_catches_tampering(db: Db) {
         .execute(&pool)
         .await
         .unwrap();
+
+    // A projection one block ahead of the stored chain (a crash between applying a block
+    // and storing it) is told apart from tampering.
+    let tip: i64 = sqlx::query_scalar("SELECT MAX(height) FROM chain_blocks")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let set_applied = |h: i64| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("UPDATE bridge_state SET applied_height = $1 WHERE id = 1")
+                .bind(h)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    set_applied(tip + 1).await;
+    let e = verify_node(&pool, &genesis).await.unwrap_err();
+    assert!(
+        matches!(e, VerifyError::AheadOfChain { applied, tip: t } if applied == t + 1 && t == tip as u64),
+        "{e}"
+    );
+    set_applied(tip).await;
     verify_node(&pool, &genesis)
         .await
         .expect("restored, it verifies again");
