@@ -64,8 +64,45 @@ impl OrgKeys {
 }
 
 /// A free TCP port on 127.0.0.1 (bound, then released for the caller to use).
+///
+/// The port is written into a genesis and bound later, so it is taken below the kernel's
+/// ephemeral range: a port the kernel hands out for `bind(…:0)` or an outgoing connection
+/// in the meantime would otherwise be another server's, and a node dialling it would talk
+/// to a stranger. Falls back to an ephemeral port when no such range is free.
 pub fn free_port() -> std::io::Result<u16> {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let (low, high) = (PORTS_FROM, ephemeral_start().min(PORTS_TO));
+    if high > low + 100 {
+        let span = high - low;
+        if NEXT.load(Ordering::Relaxed) == 0 {
+            let _ = NEXT.compare_exchange(
+                0,
+                rand::random::<u16>() % span + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+        for _ in 0..span {
+            let port = low + NEXT.fetch_add(1, Ordering::Relaxed) % span;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Where [`free_port`] looks: above the well-known services, below the ephemeral range.
+const PORTS_FROM: u16 = 20_000;
+const PORTS_TO: u16 = 32_000;
+
+/// The first port of the kernel's ephemeral range (Linux; 32768 elsewhere).
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 /// Addresses of one organisation's node on 127.0.0.1.
