@@ -83,11 +83,17 @@ pub(crate) async fn start(
     Ok(tasks)
 }
 
+/// Accepts peers' connections. The readers live in a set owned by this task, so stopping
+/// the node (which aborts this task) closes them too: a reader left running would keep
+/// taking a peer's frames for a node that is gone, and the peer, whose writes still
+/// succeed, would never reconnect to the node once it is started again.
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut readers = tokio::task::JoinSet::new();
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
-                tokio::spawn(receive(stream, peer, shared.clone()));
+                while readers.try_join_next().is_some() {}
+                readers.spawn(receive(stream, peer, shared.clone()));
             }
             Err(e) => {
                 warn!(error = %e, "gossip accept failed");
