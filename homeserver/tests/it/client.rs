@@ -13,6 +13,18 @@ pub struct User {
     http: reqwest::Client,
 }
 
+impl User {
+    /// A user whose access token is already known (an admin written by `consort devnet`).
+    pub fn with_token(base: &str, user_id: &str, token: &str) -> User {
+        User {
+            base: base.to_owned(),
+            user_id: user_id.to_owned(),
+            token: token.to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+}
+
 /// Registers `localpart` on the node at `base` (open registration, `m.login.dummy`).
 pub async fn register(base: &str, localpart: &str) -> User {
     // Server logs go to the test's output (shown for failing tests), filtered by RUST_LOG.
