@@ -105,17 +105,11 @@ pub async fn verify(
         .await
         .map_err(|e| block_err(0, e.to_string()))?
         .map_or(0, |t| t.height);
-    let applied: Option<i64> =
-        sqlx::query_scalar("SELECT applied_height FROM bridge_state WHERE id = 1")
-            .fetch_optional(node)
-            .await?;
-    if let Some(applied) = applied
-        && applied as u64 > tip
-    {
-        return Err(VerifyError::AheadOfChain {
-            applied: applied as u64,
-            tip,
-        });
+    let applied = Bridge::new(node.clone(), genesis.clone())
+        .load_applied()
+        .await?;
+    if applied > tip {
+        return Err(VerifyError::AheadOfChain { applied, tip });
     }
     let replayer = Bridge::new(scratch.clone(), genesis.clone());
     let mut report = Report::default();

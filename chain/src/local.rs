@@ -72,7 +72,11 @@ impl OrgKeys {
 pub fn free_port() -> std::io::Result<u16> {
     use std::sync::atomic::{AtomicU16, Ordering};
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let (low, high) = (PORTS_FROM, ephemeral_start().min(PORTS_TO));
+    static EPHEMERAL_START: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    let (low, high) = (
+        PORTS_FROM,
+        (*EPHEMERAL_START.get_or_init(ephemeral_start)).min(PORTS_TO),
+    );
     if high > low + 100 {
         let span = high - low;
         if NEXT.load(Ordering::Relaxed) == 0 {
