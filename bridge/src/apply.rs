@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::effect::{Effect, block_digest};
 use crate::position::{MAX_BLOCK_TXS, position};
 use crate::records::Record;
+use crate::rejection::{Outcome, Rejection, RejectionKind};
 use crate::validate::{subject, validate};
 use crate::{contacts, directory, keys, media, receipts, rooms, users};
 
@@ -65,15 +66,11 @@ impl Bridge {
         &self.genesis
     }
 
-    /// The outcome of the transaction at (height, index): `Ok(())` accepted, `Err(reason)`
-    /// rejected, `None` not applied yet.
-    pub async fn outcome(
-        &self,
-        height: u64,
-        index: u32,
-    ) -> Result<Option<Result<(), String>>, sqlx::Error> {
+    /// The outcome of the transaction at (height, index): `Ok(())` accepted, `Err` rejected,
+    /// `None` not applied yet.
+    pub async fn outcome(&self, height: u64, index: u32) -> Result<Option<Outcome>, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT accepted, reason FROM bridge_outcomes WHERE height = $1 AND idx = $2",
+            "SELECT accepted, reason, code FROM bridge_outcomes WHERE height = $1 AND idx = $2",
         )
         .bind(height as i64)
         .bind(i64::from(index))
@@ -82,7 +79,19 @@ impl Bridge {
         Ok(match row {
             None => None,
             Some(r) if r.try_get::<i64, _>(0)? != 0 => Some(Ok(())),
-            Some(r) => Some(Err(r.try_get::<Option<String>, _>(1)?.unwrap_or_default())),
+            Some(r) => {
+                let code: Option<String> = r.try_get(2)?;
+                let kind = code
+                    .as_deref()
+                    .and_then(RejectionKind::from_code)
+                    .ok_or_else(|| {
+                        sqlx::Error::Protocol(format!(
+                            "the rejection at {height}/{index} has no known code ({code:?})"
+                        ))
+                    })?;
+                let message: Option<String> = r.try_get(1)?;
+                Some(Err(Rejection::new(kind, message.unwrap_or_default())))
+            }
         })
     }
 
@@ -137,15 +146,18 @@ impl Bridge {
             if outcome.is_err() {
                 effect.clear();
             }
-            // PostgreSQL text cannot hold NUL; every backend stores the same reason.
-            let outcome = outcome.map_err(|r| r.replace('\0', "\\0"));
             let record_digest = effect.digest(idx as u32, &outcome);
             digests.push(record_digest);
-            sqlx::query("INSERT INTO bridge_outcomes (height, idx, accepted, reason, effect) VALUES ($1, $2, $3, $4, $5)")
+            let (code, reason) = match &outcome {
+                Ok(()) => (None, None),
+                Err(r) => (Some(r.code()), Some(r.message())),
+            };
+            sqlx::query("INSERT INTO bridge_outcomes (height, idx, accepted, reason, code, effect) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(height as i64)
                 .bind(idx as i64)
                 .bind(i64::from(outcome.is_ok()))
-                .bind(outcome.err())
+                .bind(reason)
+                .bind(code)
                 .bind(hex::encode(record_digest))
                 .execute(&mut *tx)
                 .await?;
@@ -171,9 +183,11 @@ impl Bridge {
         payload: &[u8],
         (height, time_ms): (u64, u64),
         (idx, effect): (u32, &mut Effect),
-    ) -> Result<Result<(), String>, sqlx::Error> {
+    ) -> Result<Outcome, sqlx::Error> {
         let Ok(record) = Record::decode(payload) else {
-            return Ok(Err("the payload is not a Consort record".into()));
+            return Ok(Err(Rejection::malformed(
+                "the payload is not a Consort record",
+            )));
         };
         let pos = position(height, idx);
         // Room events write their own effect; a key claim's effect is what it handed out;
@@ -254,7 +268,7 @@ impl Bridge {
         let existing = match subject(&record) {
             // PostgreSQL text cannot hold NUL: refuse before querying, the same on every backend.
             Some(user) if user.contains('\0') => {
-                return Ok(Err("the user id contains NUL".into()));
+                return Ok(Err(Rejection::malformed("the user id contains NUL")));
             }
             Some(user) => users::get_in(conn, user).await?,
             None => None,
@@ -297,7 +311,10 @@ impl Bridge {
             | Record::OrgPolicy { .. }
             | Record::MediaPin(_)
             | Record::MediaUnpin(_) => {
-                return Ok(Err("room and key records are applied above".into()));
+                return Ok(Err(Rejection::new(
+                    RejectionKind::Unsupported,
+                    "room and key records are applied above",
+                )));
             }
             Record::Profile {
                 user_id,

@@ -7,6 +7,7 @@ use ruma::{RoomAliasId, UserId};
 use sqlx::AnyConnection;
 
 use crate::records::{RoomAlias, RoomDirectory};
+use crate::rejection::{Outcome, Rejection, RejectionKind};
 use crate::rooms::{event::rules_for, power, store};
 use crate::users;
 use crate::validate::{check_actor, no_nul};
@@ -18,7 +19,7 @@ pub async fn apply_alias(
     org: &str,
     record: &RoomAlias,
     pos: i64,
-) -> Result<Result<(), String>, store::StoreError> {
+) -> Result<Outcome, store::StoreError> {
     let room = record.room_id.as_deref().unwrap_or_default();
     if let Err(reason) = no_nul(&[&record.alias, room, &record.user_id]) {
         return Ok(Err(reason));
@@ -29,11 +30,18 @@ pub async fn apply_alias(
     }
     let alias = match RoomAliasId::parse(&record.alias) {
         Ok(a) => a,
-        Err(e) => return Ok(Err(format!("`{}` is not a room alias: {e}", record.alias))),
+        Err(e) => {
+            return Ok(Err(Rejection::malformed(format!(
+                "`{}` is not a room alias: {e}",
+                record.alias
+            ))));
+        }
     };
     let owner = genesis.org(org).map(|o| o.server_name.as_str());
     if Some(alias.server_name().as_str()) != owner {
-        return Ok(Err(format!("{alias} does not belong to {org}")));
+        return Ok(Err(Rejection::wrong_org(format!(
+            "{alias} does not belong to {org}"
+        ))));
     }
     let existing = sqlx::query("SELECT room_id FROM bridge_aliases WHERE alias = $1")
         .bind(alias.as_str())
@@ -42,10 +50,13 @@ pub async fn apply_alias(
     match &record.room_id {
         Some(room_id) => {
             if existing.is_some() {
-                return Ok(Err(format!("{alias} is already in use")));
+                return Ok(Err(Rejection::new(
+                    RejectionKind::AliasInUse,
+                    format!("{alias} is already in use"),
+                )));
             }
             if store::get_room(conn, room_id).await?.is_none() {
-                return Ok(Err(format!("unknown room {room_id}")));
+                return Ok(Err(Rejection::not_found(format!("unknown room {room_id}"))));
             }
             sqlx::query(
                 "INSERT INTO bridge_aliases (alias, room_id, creator, pos) VALUES ($1, $2, $3, $4)",
@@ -59,7 +70,7 @@ pub async fn apply_alias(
         }
         None => {
             if existing.is_none() {
-                return Ok(Err(format!("{alias} does not exist")));
+                return Ok(Err(Rejection::not_found(format!("{alias} does not exist"))));
             }
             sqlx::query("DELETE FROM bridge_aliases WHERE alias = $1")
                 .bind(alias.as_str())
@@ -78,7 +89,7 @@ pub async fn apply_directory(
     org: &str,
     record: &RoomDirectory,
     pos: i64,
-) -> Result<Result<(), String>, store::StoreError> {
+) -> Result<Outcome, store::StoreError> {
     if let Err(reason) = no_nul(&[&record.room_id, &record.user_id]) {
         return Ok(Err(reason));
     }
@@ -87,26 +98,29 @@ pub async fn apply_directory(
         return Ok(Err(reason));
     }
     let Some(room) = store::get_room(conn, &record.room_id).await? else {
-        return Ok(Err(format!("unknown room {}", record.room_id)));
+        return Ok(Err(Rejection::not_found(format!(
+            "unknown room {}",
+            record.room_id
+        ))));
     };
     let membership = store::membership(conn, &record.room_id, &record.user_id).await?;
     if membership.as_deref() != Some("join") {
-        return Ok(Err(format!(
+        return Ok(Err(Rejection::forbidden(format!(
             "{} is not in {}",
             record.user_id, record.room_id
-        )));
+        ))));
     }
-    let rules = rules_for(&room.version).map_err(store::StoreError::Corrupt)?;
+    let rules = rules_for(&room.version).map_err(|e| store::StoreError::Corrupt(e.to_string()))?;
     let state = store::power_state(conn, &record.room_id, &rules).await?;
     let user =
         UserId::parse(&record.user_id).map_err(|e| store::StoreError::Corrupt(e.to_string()))?;
     if !power::from_state(&state, &rules)
         .user_can_send_state(&user, StateEventType::RoomCanonicalAlias)
     {
-        return Ok(Err(format!(
+        return Ok(Err(Rejection::forbidden(format!(
             "{} may not change the directory listing of {}",
             record.user_id, record.room_id
-        )));
+        ))));
     }
     if record.public {
         sqlx::query(

@@ -4,6 +4,8 @@
 
 use consort_chain::crypto::{Hash32, sha256};
 
+use crate::rejection::Outcome;
+
 /// The effect of one record, written field by field (each length-prefixed, so that no two
 /// different effects encode to the same bytes).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -34,15 +36,18 @@ impl Effect {
     }
 
     /// The digest of the record at `idx` with this effect and its outcome.
-    pub fn digest(&self, idx: u32, outcome: &Result<(), String>) -> Hash32 {
-        let (accepted, reason) = match outcome {
-            Ok(()) => (1u8, &[][..]),
-            Err(r) => (0u8, r.as_bytes()),
+    /// A rejection counts by its code and its message.
+    pub fn digest(&self, idx: u32, outcome: &Outcome) -> Hash32 {
+        let (accepted, code, reason) = match outcome {
+            Ok(()) => (1u8, &[][..], &[][..]),
+            Err(r) => (0u8, r.code().as_bytes(), r.message().as_bytes()),
         };
         sha256(&[
-            b"consort-record-effect-v1",
+            b"consort-record-effect-v2",
             &idx.to_be_bytes(),
             &[accepted],
+            &(code.len() as u64).to_be_bytes(),
+            code,
             &(reason.len() as u64).to_be_bytes(),
             reason,
             &self.0,
@@ -61,6 +66,7 @@ pub fn block_digest(records: &[Hash32]) -> Hash32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rejection::{Rejection, RejectionKind};
 
     #[test]
     fn fields_are_unambiguous() {
@@ -81,10 +87,12 @@ mod tests {
     #[test]
     fn the_outcome_and_position_count() {
         let e = Effect::default();
-        assert_ne!(e.digest(0, &Ok(())), e.digest(0, &Err("no".into())));
+        let no = |m: &str| Err(Rejection::forbidden(m));
+        assert_ne!(e.digest(0, &Ok(())), e.digest(0, &no("no")));
+        assert_ne!(e.digest(0, &no("no")), e.digest(0, &no("not")));
         assert_ne!(
-            e.digest(0, &Err("no".into())),
-            e.digest(0, &Err("not".into()))
+            e.digest(0, &no("no")),
+            e.digest(0, &Err(Rejection::new(RejectionKind::NotFound, "no")))
         );
         assert_ne!(e.digest(0, &Ok(())), e.digest(1, &Ok(())));
         let d = e.digest(0, &Ok(()));

@@ -12,6 +12,7 @@ pub mod media;
 pub mod position;
 pub mod receipts;
 pub mod records;
+pub mod rejection;
 pub mod rooms;
 pub mod submit;
 pub mod users;
@@ -23,4 +24,5 @@ pub use records::{
     Contact, ContactAction, CrossSigningKeys, KeyClaim, KeySignatures, KeyUpload, MediaPin,
     MediaUnpin, ReadReceipt, Record, Registration, RoomAlias, RoomDirectory, RoomEvent, ToDevice,
 };
+pub use rejection::{Outcome, Rejection, RejectionKind};
 pub use submit::{BridgeError, submit_record};

@@ -4,6 +4,7 @@ use consort_chain::Genesis;
 use sqlx::AnyConnection;
 
 use crate::records::ReadReceipt;
+use crate::rejection::{Outcome, Rejection, RejectionKind};
 use crate::rooms::store;
 use crate::users;
 use crate::validate::{check_actor, no_nul};
@@ -18,7 +19,7 @@ pub async fn apply_receipt(
     org: &str,
     record: &ReadReceipt,
     pos: i64,
-) -> Result<Result<(), String>, store::StoreError> {
+) -> Result<Outcome, store::StoreError> {
     let r = record;
     if let Err(reason) = no_nul(&[
         &r.room_id,
@@ -30,7 +31,10 @@ pub async fn apply_receipt(
         return Ok(Err(reason));
     }
     if !PUBLIC_RECEIPT_TYPES.contains(&r.receipt_type.as_str()) {
-        return Ok(Err(format!("{} receipts are not shared", r.receipt_type)));
+        return Ok(Err(Rejection::new(
+            RejectionKind::Unsupported,
+            format!("{} receipts are not shared", r.receipt_type),
+        )));
     }
     let row = users::get_in(conn, &r.user_id).await?;
     if let Err(reason) = check_actor(genesis, org, &r.user_id, row.as_ref()) {
@@ -41,7 +45,10 @@ pub async fn apply_receipt(
         .as_deref()
         != Some("join")
     {
-        return Ok(Err(format!("{} is not in {}", r.user_id, r.room_id)));
+        return Ok(Err(Rejection::forbidden(format!(
+            "{} is not in {}",
+            r.user_id, r.room_id
+        ))));
     }
     let in_room =
         sqlx::query("SELECT 1 FROM bridge_room_events WHERE event_id = $1 AND room_id = $2")
@@ -51,10 +58,10 @@ pub async fn apply_receipt(
             .await?
             .is_some();
     if !in_room {
-        return Ok(Err(format!(
+        return Ok(Err(Rejection::not_found(format!(
             "{} is not an event of {}",
             r.event_id, r.room_id
-        )));
+        ))));
     }
     sqlx::query(
         "INSERT INTO bridge_receipts (room_id, user_id, receipt_type, thread_id, event_id, ts, pos) \

@@ -5,6 +5,7 @@ use consort_chain::{ChainNode, Receipt, SubmitError};
 
 use crate::apply::Bridge;
 use crate::records::Record;
+use crate::rejection::Rejection;
 
 /// Why a record did not take effect.
 #[derive(Debug, thiserror::Error)]
@@ -14,7 +15,7 @@ pub enum BridgeError {
     Chain(#[from] SubmitError),
     /// Committed, but the consortium's rules rejected it (the same way on every node).
     #[error("rejected by the consortium: {0}")]
-    Rejected(String),
+    Rejected(Rejection),
     /// The projection could not be read.
     #[error("projection error: {0}")]
     Db(#[from] sqlx::Error),

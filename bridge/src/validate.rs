@@ -5,6 +5,7 @@
 use consort_chain::Genesis;
 
 use crate::records::{Record, split_user_id};
+use crate::rejection::{Rejection, RejectionKind};
 use crate::users::UserRow;
 
 /// The user a record concerns, so the caller can load its row before validating. Room
@@ -38,29 +39,40 @@ pub fn check_actor(
     org: &str,
     user_id: &str,
     row: Option<&UserRow>,
-) -> Result<(), String> {
-    let (_, server) =
-        split_user_id(user_id).ok_or_else(|| format!("`{user_id}` is not a Matrix user id"))?;
-    let entry = genesis
-        .org(org)
-        .ok_or_else(|| format!("organisation `{org}` is not in the genesis"))?;
+) -> Result<(), Rejection> {
+    of_org(genesis, org, user_id)?;
+    live(user_id, row)
+}
+
+/// Checks that `user_id` is a user id of organisation `org`'s server.
+fn of_org(genesis: &Genesis, org: &str, user_id: &str) -> Result<(), Rejection> {
+    let (_, server) = split_user_id(user_id)
+        .ok_or_else(|| Rejection::malformed(format!("`{user_id}` is not a Matrix user id")))?;
+    let entry = genesis.org(org).ok_or_else(|| {
+        Rejection::wrong_org(format!("organisation `{org}` is not in the genesis"))
+    })?;
     if server != entry.server_name {
-        return Err(format!(
+        return Err(Rejection::wrong_org(format!(
             "{user_id} does not belong to {org} ({})",
             entry.server_name
-        ));
+        )));
     }
+    Ok(())
+}
+
+/// Checks that `row` (the row of `user_id`) is a registered, active user.
+fn live(user_id: &str, row: Option<&UserRow>) -> Result<(), Rejection> {
     match row {
-        None => Err(format!("{user_id} is not registered")),
-        Some(u) if u.deactivated => Err(format!("{user_id} is deactivated")),
+        None => Err(Rejection::unknown_user(user_id)),
+        Some(u) if u.deactivated => Err(Rejection::deactivated(user_id)),
         Some(_) => Ok(()),
     }
 }
 
 /// Refuses text that PostgreSQL cannot store (NUL), the same way on every backend.
-pub fn no_nul(fields: &[&str]) -> Result<(), String> {
+pub fn no_nul(fields: &[&str]) -> Result<(), Rejection> {
     if fields.iter().any(|f| f.contains('\0')) {
-        return Err("the record contains NUL".into());
+        return Err(Rejection::malformed("the record contains NUL"));
     }
     Ok(())
 }
@@ -72,34 +84,31 @@ pub fn validate(
     org: &str,
     genesis: &Genesis,
     existing: Option<&UserRow>,
-) -> Result<(), String> {
+) -> Result<(), Rejection> {
     let Some(user_id) = subject(record) else {
-        return Err("room records are validated by their own modules".into());
+        return Err(not_here());
     };
-    let (_, server) =
-        split_user_id(user_id).ok_or_else(|| format!("`{user_id}` is not a Matrix user id"))?;
-    let entry = genesis
-        .org(org)
-        .ok_or_else(|| format!("organisation `{org}` is not in the genesis"))?;
-    if server != entry.server_name {
-        return Err(format!(
-            "{user_id} does not belong to {org} ({})",
-            entry.server_name
-        ));
-    }
+    of_org(genesis, org, user_id)?;
     match record {
         Record::Registration(reg) => {
             if reg.org != org {
-                return Err("the certificate names another organisation".into());
+                return Err(Rejection::wrong_org(
+                    "the certificate names another organisation",
+                ));
             }
-            let key = genesis
-                .org_node_key(org)
-                .ok_or_else(|| format!("organisation `{org}` has no node key"))?;
+            let key = genesis.org_node_key(org).ok_or_else(|| {
+                Rejection::wrong_org(format!("organisation `{org}` has no node key"))
+            })?;
             if !reg.verify(&key) {
-                return Err("the registration certificate's signature does not verify".into());
+                return Err(Rejection::bad_signature(
+                    "the registration certificate's signature does not verify",
+                ));
             }
             if existing.is_some() {
-                return Err(format!("{user_id} is already registered"));
+                return Err(Rejection::new(
+                    RejectionKind::UserInUse,
+                    format!("{user_id} is already registered"),
+                ));
             }
             Ok(())
         }
@@ -117,15 +126,16 @@ pub fn validate(
         | Record::Contact(_)
         | Record::OrgPolicy { .. }
         | Record::MediaPin(_)
-        | Record::MediaUnpin(_) => {
-            Err("room and key records are validated by their own modules".into())
-        }
-        Record::Deactivation { .. } | Record::Profile { .. } => match existing {
-            None => Err(format!("{user_id} is not registered")),
-            Some(u) if u.deactivated => Err(format!("{user_id} is deactivated")),
-            Some(_) => Ok(()),
-        },
+        | Record::MediaUnpin(_) => Err(not_here()),
+        Record::Deactivation { .. } | Record::Profile { .. } => live(user_id, existing),
     }
+}
+
+fn not_here() -> Rejection {
+    Rejection::new(
+        RejectionKind::Unsupported,
+        "room and key records are validated by their own modules",
+    )
 }
 
 #[cfg(test)]
@@ -169,16 +179,16 @@ mod tests {
         assert_eq!(validate(&good, "org1", &g, None), Ok(()));
         // Submitted by another organisation: its server name is not the user's.
         assert!(
-            validate(&good, "org2", &g, None)
-                .unwrap_err()
-                .contains("does not belong")
+            validate(&good, "org2", &g, None).unwrap_err().kind()
+                == RejectionKind::WrongOrganisation
         );
         // Already taken.
         let taken = row(user, false);
         assert!(
             validate(&good, "org1", &g, Some(&taken))
                 .unwrap_err()
-                .contains("already")
+                .kind()
+                == RejectionKind::UserInUse
         );
         // Certificate signed by another org's key.
         let forged = Record::Registration(Registration::new_signed(
@@ -189,9 +199,7 @@ mod tests {
             &keys[1].node_key,
         ));
         assert!(
-            validate(&forged, "org1", &g, None)
-                .unwrap_err()
-                .contains("signature")
+            validate(&forged, "org1", &g, None).unwrap_err().kind() == RejectionKind::BadSignature
         );
         // Tampered after signing.
         let Record::Registration(mut r) = good.clone() else {
@@ -207,11 +215,7 @@ mod tests {
             5,
             &keys[0].node_key,
         ));
-        assert!(
-            validate(&bad, "org1", &g, None)
-                .unwrap_err()
-                .contains("not a Matrix user id")
-        );
+        assert!(validate(&bad, "org1", &g, None).unwrap_err().kind() == RejectionKind::Malformed);
     }
 
     #[test]
@@ -223,9 +227,7 @@ mod tests {
             at_ms: 1,
         };
         assert!(
-            validate(&deact, "org1", &g, None)
-                .unwrap_err()
-                .contains("not registered")
+            validate(&deact, "org1", &g, None).unwrap_err().kind() == RejectionKind::UnknownUser
         );
         assert_eq!(
             validate(&deact, "org1", &g, Some(&row(user, false))),
@@ -234,7 +236,8 @@ mod tests {
         assert!(
             validate(&deact, "org1", &g, Some(&row(user, true)))
                 .unwrap_err()
-                .contains("deactivated")
+                .kind()
+                == RejectionKind::Deactivated
         );
         assert!(validate(&deact, "org2", &g, Some(&row(user, false))).is_err());
         let profile = Record::Profile {

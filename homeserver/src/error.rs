@@ -15,6 +15,9 @@ use ruma::api::{
     },
 };
 
+use consort_bridge::{Rejection, RejectionKind};
+use consort_chain::TxError;
+
 use crate::{
     services::{credentials::CredentialError, registration_ledger::LedgerError},
     storage::StorageError,
@@ -184,6 +187,45 @@ impl Error {
         )
     }
 
+    /// The Matrix error for a record the consortium's rules rejected: the one place where a
+    /// rejection's kind (never its text) becomes a status and an errcode.
+    pub fn rejected(rejection: Rejection) -> Self {
+        use RejectionKind as K;
+        let (status, kind) = match rejection.kind() {
+            K::Malformed => (StatusCode::BAD_REQUEST, ErrorKind::BadJson),
+            K::BadSignature | K::AlreadyExists | K::Unsupported => {
+                (StatusCode::BAD_REQUEST, ErrorKind::InvalidParam)
+            }
+            K::UnknownUser | K::NotFound => (StatusCode::NOT_FOUND, ErrorKind::NotFound),
+            K::Deactivated | K::WrongOrganisation | K::Forbidden => {
+                (StatusCode::FORBIDDEN, ErrorKind::Forbidden)
+            }
+            K::UserInUse => (StatusCode::BAD_REQUEST, ErrorKind::UserInUse),
+            // Synapse answers a taken alias with 409 and no specific errcode.
+            K::AliasInUse => (StatusCode::CONFLICT, ErrorKind::Unknown),
+            K::MediaInUse => (StatusCode::CONFLICT, ErrorKind::CannotOverwriteMedia),
+            K::UnsupportedRoomVersion => {
+                (StatusCode::BAD_REQUEST, ErrorKind::UnsupportedRoomVersion)
+            }
+            K::LimitExceeded => (StatusCode::PAYLOAD_TOO_LARGE, ErrorKind::TooLarge),
+        };
+        Self::new(status, kind, rejection.message())
+    }
+
+    /// The Matrix error for a transaction this node's ledger refused before consensus.
+    fn refused_tx(refusal: TxError) -> Self {
+        match refusal {
+            TxError::TooLarge { .. } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorKind::TooLarge,
+                format!("The request is too large for the consortium ledger: {refusal}"),
+            ),
+            TxError::MempoolFull(_) => Self::limit_exceeded(Duration::from_secs(1)),
+            // Our own node signed and numbered it: anything else is this node's fault.
+            other => Self::Internal(format!("the ledger node refused a transaction: {other}")),
+        }
+    }
+
     /// Converts into the Matrix error body clients see, logging what they must not see.
     pub fn into_matrix_error(self) -> MatrixError {
         match self {
@@ -206,20 +248,13 @@ impl Error {
                 // Only reachable through `into_response`'s UIAA branch; keep a sane fallback.
                 internal(&"user-interactive auth outside a UIAA response")
             }
-            Self::Ledger(LedgerError::UserIdTaken) => MatrixError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorBody::Standard(StandardErrorBody::new(
-                    ErrorKind::UserInUse,
-                    "User ID already taken".into(),
-                )),
-            ),
-            Self::Ledger(LedgerError::Rejected(reason)) => MatrixError::new(
-                StatusCode::FORBIDDEN,
-                ErrorBody::Standard(StandardErrorBody::new(
-                    ErrorKind::Forbidden,
-                    format!("The consortium ledger rejected the request: {reason}"),
-                )),
-            ),
+            Self::Ledger(LedgerError::Rejected(rejection)) => {
+                Self::rejected(rejection.context("The consortium ledger rejected the request"))
+                    .into_matrix_error()
+            }
+            Self::Ledger(LedgerError::Refused(refusal)) => {
+                Self::refused_tx(refusal).into_matrix_error()
+            }
             Self::Ledger(err @ LedgerError::Unavailable(_)) => {
                 tracing::error!(error = %err, "ledger unavailable");
                 MatrixError::new(

@@ -10,6 +10,7 @@ use consort_chain::Genesis;
 use sqlx::AnyConnection;
 
 use crate::records::{Contact, ContactAction};
+use crate::rejection::{Outcome, Rejection, RejectionKind};
 use crate::users;
 use crate::validate::{check_actor, no_nul};
 use read::{ContactState, state_in};
@@ -89,7 +90,7 @@ pub async fn apply_contact(
     org: &str,
     r: &Contact,
     at: At,
-) -> Result<Result<(), String>, sqlx::Error> {
+) -> Result<Outcome, sqlx::Error> {
     let (user, other) = (r.user_id.as_str(), r.other.as_str());
     if let Err(reason) = no_nul(&[user, other]) {
         return Ok(Err(reason));
@@ -99,19 +100,25 @@ pub async fn apply_contact(
         return Ok(Err(reason));
     }
     if user == other {
-        return Ok(Err("a user cannot be their own contact".into()));
+        return Ok(Err(Rejection::forbidden(
+            "a user cannot be their own contact",
+        )));
     }
     match users::get_in(conn, other).await? {
-        None => return Ok(Err(format!("{other} is not a registered user"))),
+        None => return Ok(Err(Rejection::unknown_user(other))),
         Some(u) if u.deactivated && r.action != ContactAction::Unbind => {
-            return Ok(Err(format!("{other} is deactivated")));
+            return Ok(Err(Rejection::deactivated(other)));
         }
         Some(_) => {}
     }
     let now = state_in(conn, user, other).await?;
     let next = match transition(r.action, now) {
         Ok(next) => next,
-        Err(refusal) => return Ok(Err(format!("{user} -> {other}: {refusal}"))),
+        Err(refusal) => {
+            return Ok(Err(Rejection::forbidden(format!(
+                "{user} -> {other}: {refusal}"
+            ))));
+        }
     };
     record_step(conn, (user, other), next, r.action.as_str(), org, at).await?;
     Ok(Ok(()))
@@ -177,14 +184,17 @@ pub async fn apply_org_policy(
     policy: &str,
     value: &str,
     pos: i64,
-) -> Result<Result<(), String>, sqlx::Error> {
+) -> Result<Outcome, sqlx::Error> {
     if policy != policy::POLICY_KEY {
-        return Ok(Err(format!("unknown organisation policy `{policy}`")));
+        return Ok(Err(Rejection::new(
+            RejectionKind::Unsupported,
+            format!("unknown organisation policy `{policy}`"),
+        )));
     }
     if policy::ContactsPolicy::parse(value).is_none() {
-        return Ok(Err(format!(
+        return Ok(Err(Rejection::malformed(format!(
             "`{value}` is not a contacts policy (cross_org, all or open)"
-        )));
+        ))));
     }
     sqlx::query("DELETE FROM bridge_org_policy WHERE org = $1 AND policy = $2")
         .bind(org)

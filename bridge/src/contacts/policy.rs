@@ -8,6 +8,7 @@ use sqlx::{AnyConnection, Row};
 
 use super::read::{ContactState, state_in};
 use crate::records::split_user_id;
+use crate::rejection::Rejection;
 
 /// The genesis `app` key prefix: `contacts_policy.org1 = "open"`.
 pub const GENESIS_KEY_PREFIX: &str = "contacts_policy.";
@@ -91,12 +92,14 @@ pub async fn check_invite(
     inviter: &str,
     invitee: &str,
     is_direct: bool,
-) -> Result<Result<InviteEffect, String>, sqlx::Error> {
+) -> Result<Result<InviteEffect, Rejection>, sqlx::Error> {
     let (Some((_, from)), Some((_, to))) = (split_user_id(inviter), split_user_id(invitee)) else {
-        return Ok(Err("not a user id".into()));
+        return Ok(Err(Rejection::malformed("not a user id")));
     };
     let Some(org) = genesis.orgs.iter().find(|o| o.server_name == to) else {
-        return Ok(Err(format!("{invitee} belongs to no organisation")));
+        return Ok(Err(Rejection::wrong_org(format!(
+            "{invitee} belongs to no organisation"
+        ))));
     };
     let policy = policy_of(conn, genesis, &org.id).await?;
     let free = match policy {
@@ -111,15 +114,15 @@ pub async fn check_invite(
         Some(ContactState::Bound) => Ok(InviteEffect::None),
         None if is_direct => Ok(InviteEffect::Request),
         Some(ContactState::Incoming) if is_direct => Ok(InviteEffect::Bind),
-        Some(ContactState::Outgoing) => Err(format!(
+        Some(ContactState::Outgoing) => Err(Rejection::forbidden(format!(
             "{invitee} has not answered {inviter}'s contact request yet ({} policy of {})",
             policy.as_str(),
             org.id
-        )),
-        _ => Err(format!(
+        ))),
+        _ => Err(Rejection::forbidden(format!(
             "{inviter} is not a contact of {invitee}, whose organisation {} requires one to invite ({} policy)",
             org.id,
             policy.as_str()
-        )),
+        ))),
     })
 }

@@ -12,6 +12,7 @@ use serde_json::json;
 use sqlx::{AnyConnection, Row};
 
 use crate::records::{CrossSigningKeys, KeyClaim, KeySignatures, KeyUpload, ToDevice};
+use crate::rejection::{Outcome, Rejection, RejectionKind};
 use crate::users;
 use crate::validate::{check_actor, no_nul};
 use verify::{check_signed, merge_signatures, object, public_key, str_field};
@@ -36,7 +37,7 @@ pub const DEVICE_LIST_KINDS: [&str; 5] = [
 /// Why a key record does not apply.
 enum Fail {
     /// The consortium's rules refuse it; the reason is stored with the outcome.
-    Refused(String),
+    Refused(Rejection),
     /// The projection failed.
     Db(sqlx::Error),
 }
@@ -47,8 +48,8 @@ impl From<sqlx::Error> for Fail {
     }
 }
 
-impl From<String> for Fail {
-    fn from(reason: String) -> Self {
+impl From<Rejection> for Fail {
+    fn from(reason: Rejection) -> Self {
         Self::Refused(reason)
     }
 }
@@ -56,7 +57,7 @@ impl From<String> for Fail {
 type Step<T> = Result<T, Fail>;
 
 /// Applies a step's result as the bridge stores outcomes.
-fn finish(step: Step<()>) -> Result<Result<(), String>, sqlx::Error> {
+fn finish(step: Step<()>) -> Result<Outcome, sqlx::Error> {
     match step {
         Ok(()) => Ok(Ok(())),
         Err(Fail::Refused(reason)) => Ok(Err(reason)),
@@ -64,8 +65,8 @@ fn finish(step: Step<()>) -> Result<Result<(), String>, sqlx::Error> {
     }
 }
 
-fn refuse<T>(reason: impl Into<String>) -> Step<T> {
-    Err(Fail::Refused(reason.into()))
+fn refuse<T>(reason: Rejection) -> Step<T> {
+    Err(Fail::Refused(reason))
 }
 
 /// The user acts for the submitting organisation and is registered.
@@ -152,26 +153,30 @@ fn checked_key(
 ) -> Step<(String, String, String)> {
     no_nul(&[key_id, json])?;
     let Some((algorithm, name)) = key_id.split_once(':') else {
-        return refuse(format!("`{key_id}` is not algorithm:key_id"));
+        return refuse(Rejection::malformed(format!(
+            "`{key_id}` is not algorithm:key_id"
+        )));
     };
     if algorithm.is_empty() || name.is_empty() {
-        return refuse(format!("`{key_id}` is not algorithm:key_id"));
+        return refuse(Rejection::malformed(format!(
+            "`{key_id}` is not algorithm:key_id"
+        )));
     }
-    let value: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| format!("one-time key {key_id}: {e}"))?;
+    let value: serde_json::Value = serde_json::from_str(json)
+        .map_err(|e| Rejection::malformed(format!("one-time key {key_id}: {e}")))?;
     if algorithm.starts_with("signed_") {
         let Some(device_key) = device_key else {
-            return refuse(format!(
+            return refuse(Rejection::not_found(format!(
                 "{user}'s device {device} has no device keys to check {key_id} against"
-            ));
+            )));
         };
         let signed = object(json)?;
         check_signed(&signed, user, device, device_key)
-            .map_err(|e| format!("one-time key {key_id}: {e}"))?;
+            .map_err(|e| e.context(format!("one-time key {key_id}")))?;
     } else if !value.is_string() && !value.is_object() {
-        return refuse(format!(
+        return refuse(Rejection::malformed(format!(
             "one-time key {key_id} is neither a key nor an object"
-        ));
+        )));
     }
     Ok((algorithm.to_owned(), name.to_owned(), json.to_owned()))
 }
@@ -183,7 +188,7 @@ pub async fn apply_upload(
     org: &str,
     r: &KeyUpload,
     pos: i64,
-) -> Result<Result<(), String>, sqlx::Error> {
+) -> Result<Outcome, sqlx::Error> {
     finish(upload(conn, genesis, org, r, pos).await)
 }
 
@@ -198,12 +203,14 @@ async fn upload(
     actor(conn, genesis, org, user).await?;
     no_nul(&[device])?;
     if device.is_empty() || device.len() > 255 {
-        return refuse("a device id must have 1 to 255 characters");
+        return refuse(Rejection::malformed(
+            "a device id must have 1 to 255 characters",
+        ));
     }
     if r.one_time_keys.len() > MAX_KEYS_PER_UPLOAD || r.fallback_keys.len() > MAX_KEYS_PER_UPLOAD {
-        return refuse(format!(
+        return refuse(Rejection::limit(format!(
             "at most {MAX_KEYS_PER_UPLOAD} keys of each kind per upload"
-        ));
+        )));
     }
     let stored = stored_device(conn, user, device).await?;
     // The device keys, checked: for this user and device, signed by the device's own key.
@@ -215,13 +222,17 @@ async fn upload(
             if str_field(&keys, "user_id") != Some(user)
                 || str_field(&keys, "device_id") != Some(device)
             {
-                return refuse("the device keys name another user or device");
+                return refuse(Rejection::forbidden(
+                    "the device keys name another user or device",
+                ));
             }
             let key = public_key(&keys, &format!("ed25519:{device}"))
-                .ok_or_else(|| format!("the device keys have no ed25519:{device} key"))?
+                .ok_or_else(|| {
+                    Rejection::malformed(format!("the device keys have no ed25519:{device} key"))
+                })?
                 .to_owned();
             check_signed(&keys, user, device, &key)
-                .map_err(|e| format!("device keys of {device}: {e}"))?;
+                .map_err(|e| e.context(format!("device keys of {device}")))?;
             Some((keys, key))
         }
     };
@@ -246,8 +257,9 @@ async fn upload(
         .await?;
         match existing {
             Some(row) if row.try_get::<String, _>(0)? != json => {
-                return refuse(format!(
-                    "one-time key {key_id} already exists with another value"
+                return refuse(Rejection::new(
+                    RejectionKind::AlreadyExists,
+                    format!("one-time key {key_id} already exists with another value"),
                 ));
             }
             Some(_) => {}
@@ -327,7 +339,7 @@ pub async fn apply_device_removed(
     org: &str,
     (user, device): (&str, &str),
     pos: i64,
-) -> Result<Result<(), String>, sqlx::Error> {
+) -> Result<Outcome, sqlx::Error> {
     finish(device_removed(conn, genesis, org, user, device, pos).await)
 }
 
@@ -342,7 +354,9 @@ async fn device_removed(
     actor(conn, genesis, org, user).await?;
     no_nul(&[device])?;
     if stored_device(conn, user, device).await?.is_none() {
-        return refuse(format!("{user} has no device {device} with keys"));
+        return refuse(Rejection::not_found(format!(
+            "{user} has no device {device} with keys"
+        )));
     }
     for table in [
         "bridge_device_keys",
@@ -376,7 +390,7 @@ pub async fn apply_claim(
     org: &str,
     r: &KeyClaim,
     pos: i64,
-) -> Result<Result<(), String>, sqlx::Error> {
+) -> Result<Outcome, sqlx::Error> {
     finish(claim(conn, genesis, org, r, pos).await)
 }
 
@@ -389,7 +403,9 @@ async fn claim(
 ) -> Step<()> {
     actor(conn, genesis, org, &r.user_id).await?;
     if r.claims.len() > MAX_CLAIMS {
-        return refuse(format!("at most {MAX_CLAIMS} keys per claim"));
+        return refuse(Rejection::limit(format!(
+            "at most {MAX_CLAIMS} keys per claim"
+        )));
     }
     for (user, device, algorithm) in &r.claims {
         no_nul(&[user, device, algorithm])?;
@@ -469,25 +485,31 @@ fn cross_signing_key<'a>(
     usage: &str,
 ) -> Step<(&'a str, &'a str)> {
     if str_field(keys, "user_id") != Some(user) {
-        return refuse(format!("the {usage} key names another user"));
+        return refuse(Rejection::forbidden(format!(
+            "the {usage} key names another user"
+        )));
     }
     let has_usage = matches!(keys.get("usage"), Some(CanonicalJsonValue::Array(u))
         if u.iter().any(|v| matches!(v, CanonicalJsonValue::String(s) if s == usage)));
     if !has_usage {
-        return refuse(format!("the {usage} key lacks usage `{usage}`"));
+        return refuse(Rejection::malformed(format!(
+            "the {usage} key lacks usage `{usage}`"
+        )));
     }
     let Some(CanonicalJsonValue::Object(map)) = keys.get("keys") else {
-        return refuse(format!("the {usage} key has no keys"));
+        return refuse(Rejection::malformed(format!("the {usage} key has no keys")));
     };
     let mut entries = map.iter();
     match (entries.next(), entries.next()) {
         (Some((id, CanonicalJsonValue::String(key))), None) => {
             let name = id
                 .strip_prefix("ed25519:")
-                .ok_or_else(|| format!("the {usage} key is not ed25519"))?;
+                .ok_or_else(|| Rejection::malformed(format!("the {usage} key is not ed25519")))?;
             Ok((name, key))
         }
-        _ => refuse(format!("the {usage} key must hold exactly one key")),
+        _ => refuse(Rejection::malformed(format!(
+            "the {usage} key must hold exactly one key"
+        ))),
     }
 }
 
@@ -498,7 +520,7 @@ pub async fn apply_cross_signing(
     org: &str,
     r: &CrossSigningKeys,
     pos: i64,
-) -> Result<Result<(), String>, sqlx::Error> {
+) -> Result<Outcome, sqlx::Error> {
     finish(cross_signing(conn, genesis, org, r, pos).await)
 }
 
@@ -524,14 +546,16 @@ async fn cross_signing(
     let self_signing = parse(&r.self_signing)?;
     let user_signing = parse(&r.user_signing)?;
     if master.is_none() && self_signing.is_none() && user_signing.is_none() {
-        return refuse("no cross-signing key given");
+        return refuse(Rejection::malformed("no cross-signing key given"));
     }
     let master_now = match &master {
         Some(m) => Some(m.clone()),
         None => stored_cross_signing(conn, user, "master").await?,
     };
     let Some(master_now) = master_now else {
-        return refuse(format!("{user} has no master key to sign the others"));
+        return refuse(Rejection::not_found(format!(
+            "{user} has no master key to sign the others"
+        )));
     };
     let (master_name, master_key) = cross_signing_key(&master_now, user, "master")?;
     let mut detail = serde_json::Map::new();
@@ -543,7 +567,7 @@ async fn cross_signing(
         if let Some(k) = key {
             let (_, public) = cross_signing_key(k, user, usage)?;
             check_signed(k, user, master_name, master_key)
-                .map_err(|e| format!("the {usage} key: {e}"))?;
+                .map_err(|e| e.context(format!("the {usage} key")))?;
             detail.insert(usage.into(), json!(public));
         }
     }
@@ -576,7 +600,7 @@ pub async fn apply_signatures(
     org: &str,
     r: &KeySignatures,
     pos: i64,
-) -> Result<Result<(), String>, sqlx::Error> {
+) -> Result<Outcome, sqlx::Error> {
     finish(signatures(conn, genesis, org, r, pos).await)
 }
 
@@ -596,7 +620,9 @@ async fn signatures(
     let signer = r.user_id.as_str();
     actor(conn, genesis, org, signer).await?;
     if r.signed.is_empty() || r.signed.len() > MAX_KEYS_PER_UPLOAD {
-        return refuse(format!("1 to {MAX_KEYS_PER_UPLOAD} signed keys per upload"));
+        return refuse(Rejection::limit(format!(
+            "1 to {MAX_KEYS_PER_UPLOAD} signed keys per upload"
+        )));
     }
     let mut plan = Vec::new();
     for (target, key_id, json) in &r.signed {
@@ -607,7 +633,7 @@ async fn signatures(
         {
             let ssk = stored_cross_signing(conn, signer, "self_signing")
                 .await?
-                .ok_or_else(|| format!("{signer} has no self-signing key"))?;
+                .ok_or_else(|| Rejection::not_found(format!("{signer} has no self-signing key")))?;
             let (name, key) = cross_signing_key(&ssk, signer, "self_signing")?;
             same_object(&device, &signed, key_id)?;
             check_signed(&signed, signer, name, key)?;
@@ -617,10 +643,14 @@ async fn signatures(
         }
         let mut master = stored_cross_signing(conn, target, "master")
             .await?
-            .ok_or_else(|| format!("{target} has no device or master key {key_id}"))?;
+            .ok_or_else(|| {
+                Rejection::not_found(format!("{target} has no device or master key {key_id}"))
+            })?;
         let (name, _) = cross_signing_key(&master, target, "master")?;
         if name != key_id {
-            return refuse(format!("{target} has no device or master key {key_id}"));
+            return refuse(Rejection::not_found(format!(
+                "{target} has no device or master key {key_id}"
+            )));
         }
         same_object(&master, &signed, key_id)?;
         if target == signer {
@@ -637,12 +667,14 @@ async fn signatures(
                 }
             }
             if !vouched {
-                return refuse(format!("no device of {signer} signed the master key"));
+                return refuse(Rejection::bad_signature(format!(
+                    "no device of {signer} signed the master key"
+                )));
             }
         } else {
             let usk = stored_cross_signing(conn, signer, "user_signing")
                 .await?
-                .ok_or_else(|| format!("{signer} has no user-signing key"))?;
+                .ok_or_else(|| Rejection::not_found(format!("{signer} has no user-signing key")))?;
             let (usk_name, usk_key) = cross_signing_key(&usk, signer, "user_signing")?;
             check_signed(&signed, signer, usk_name, usk_key)?;
         }
@@ -691,9 +723,9 @@ fn same_object(
         text(&o)
     };
     if strip(stored) != strip(signed) {
-        return refuse(format!(
+        return refuse(Rejection::forbidden(format!(
             "the signed {key_id} differs from the published key"
-        ));
+        )));
     }
     Ok(())
 }
@@ -720,7 +752,7 @@ pub async fn apply_to_device(
     org: &str,
     r: &ToDevice,
     pos: i64,
-) -> Result<Result<(), String>, sqlx::Error> {
+) -> Result<Outcome, sqlx::Error> {
     finish(to_device(conn, genesis, org, r, pos).await)
 }
 
@@ -734,18 +766,20 @@ async fn to_device(
     actor(conn, genesis, org, &r.sender).await?;
     no_nul(&[&r.event_type])?;
     if r.event_type.is_empty() {
-        return refuse("a to-device message needs a type");
+        return refuse(Rejection::malformed("a to-device message needs a type"));
     }
     if r.messages.len() > MAX_TO_DEVICE_MESSAGES {
-        return refuse(format!(
+        return refuse(Rejection::limit(format!(
             "at most {MAX_TO_DEVICE_MESSAGES} to-device messages per record"
-        ));
+        )));
     }
     let mut deliveries = Vec::new();
     for (user, device, content) in &r.messages {
         no_nul(&[user, device, content])?;
         if !serde_json::from_str::<serde_json::Value>(content).is_ok_and(|v| v.is_object()) {
-            return refuse("to-device content must be a JSON object");
+            return refuse(Rejection::malformed(
+                "to-device content must be a JSON object",
+            ));
         }
         if device == "*" {
             let rows = sqlx::query(

@@ -5,12 +5,16 @@ use ruma::serde::Base64;
 use ruma::signatures::{to_canonical_json_string_for_signing, verify_canonical_json_bytes};
 use ruma::{CanonicalJsonObject, CanonicalJsonValue, SigningKeyAlgorithm};
 
+use crate::rejection::Rejection;
+
 /// Parses key JSON text into a canonical JSON object, refusing anything else.
-pub fn object(json: &str) -> Result<CanonicalJsonObject, String> {
+pub fn object(json: &str) -> Result<CanonicalJsonObject, Rejection> {
     match serde_json::from_str::<CanonicalJsonValue>(json) {
         Ok(CanonicalJsonValue::Object(o)) => Ok(o),
-        Ok(_) => Err("a key must be a JSON object".into()),
-        Err(e) => Err(format!("a key is not canonical JSON: {e}")),
+        Ok(_) => Err(Rejection::malformed("a key must be a JSON object")),
+        Err(e) => Err(Rejection::malformed(format!(
+            "a key is not canonical JSON: {e}"
+        ))),
     }
 }
 
@@ -48,23 +52,27 @@ pub fn check_signed(
     signer: &str,
     key_name: &str,
     public_key: &str,
-) -> Result<(), String> {
+) -> Result<(), Rejection> {
     let key_id = format!("ed25519:{key_name}");
     let sig = signature(object, signer, &key_id)
-        .ok_or_else(|| format!("not signed by {signer}'s {key_id}"))?;
+        .ok_or_else(|| Rejection::bad_signature(format!("not signed by {signer}'s {key_id}")))?;
     let sig = Base64::<ruma::serde::base64::Standard>::parse(sig)
-        .map_err(|_| format!("the signature by {key_id} is not base64"))?;
+        .map_err(|_| Rejection::malformed(format!("the signature by {key_id} is not base64")))?;
     let key = Base64::<ruma::serde::base64::Standard>::parse(public_key)
-        .map_err(|_| format!("the public key {key_id} is not base64"))?;
+        .map_err(|_| Rejection::malformed(format!("the public key {key_id} is not base64")))?;
     let canonical = to_canonical_json_string_for_signing(object)
-        .map_err(|e| format!("cannot canonicalize a key: {e}"))?;
+        .map_err(|e| Rejection::malformed(format!("cannot canonicalize a key: {e}")))?;
     verify_canonical_json_bytes(
         &SigningKeyAlgorithm::Ed25519,
         key.as_bytes(),
         sig.as_bytes(),
         canonical.as_bytes(),
     )
-    .map_err(|_| format!("the signature by {signer}'s {key_id} does not verify"))
+    .map_err(|_| {
+        Rejection::bad_signature(format!(
+            "the signature by {signer}'s {key_id} does not verify"
+        ))
+    })
 }
 
 /// Merges the `signatures` of `extra` into `object`'s.
@@ -96,6 +104,7 @@ pub fn merge_signatures(object: &mut CanonicalJsonObject, extra: &CanonicalJsonO
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rejection::RejectionKind;
     use ed25519_dalek::{Signer, SigningKey};
     use ruma::serde::base64::Standard;
 
@@ -135,10 +144,8 @@ mod tests {
         let other = SigningKey::from_bytes(&[8; 32]);
         let forged = signed_device(&other, false);
         assert!(check_signed(&forged, "@a:x", "D", &public).is_err());
-        assert!(
-            check_signed(&good, "@b:x", "D", &public)
-                .unwrap_err()
-                .contains("not signed")
-        );
+        let wrong_user = check_signed(&good, "@b:x", "D", &public).unwrap_err();
+        assert_eq!(wrong_user.kind(), RejectionKind::BadSignature);
+        assert!(wrong_user.message().contains("not signed"));
     }
 }

@@ -9,6 +9,7 @@ use consort_chain::Genesis;
 use sqlx::AnyConnection;
 
 use crate::records::{MediaPin, MediaUnpin};
+use crate::rejection::{Outcome, Rejection, RejectionKind};
 use crate::users;
 use crate::validate::{check_actor, no_nul};
 
@@ -30,16 +31,17 @@ pub fn split_mxc(mxc: &str) -> Option<(&str, &str)> {
 }
 
 /// Checks that `mxc` is a URI of organisation `org`'s server.
-fn check_own_mxc<'a>(genesis: &Genesis, org: &str, mxc: &'a str) -> Result<&'a str, String> {
-    let (server, id) = split_mxc(mxc).ok_or_else(|| format!("`{mxc}` is not an mxc URI"))?;
-    let entry = genesis
-        .org(org)
-        .ok_or_else(|| format!("organisation `{org}` is not in the genesis"))?;
+fn check_own_mxc<'a>(genesis: &Genesis, org: &str, mxc: &'a str) -> Result<&'a str, Rejection> {
+    let (server, id) =
+        split_mxc(mxc).ok_or_else(|| Rejection::malformed(format!("`{mxc}` is not an mxc URI")))?;
+    let entry = genesis.org(org).ok_or_else(|| {
+        Rejection::wrong_org(format!("organisation `{org}` is not in the genesis"))
+    })?;
     if server != entry.server_name {
-        return Err(format!(
+        return Err(Rejection::wrong_org(format!(
             "{mxc} is not a URI of {org} ({})",
             entry.server_name
-        ));
+        )));
     }
     Ok(id)
 }
@@ -53,7 +55,7 @@ pub async fn apply_pin(
     org: &str,
     pin: &MediaPin,
     pos: i64,
-) -> Result<Result<(), String>, sqlx::Error> {
+) -> Result<Outcome, sqlx::Error> {
     let content_type = pin.content_type.as_deref().unwrap_or_default();
     if let Err(reason) = no_nul(&[&pin.mxc, &pin.cid, &pin.uploader, content_type]) {
         return Ok(Err(reason));
@@ -62,30 +64,37 @@ pub async fn apply_pin(
         return Ok(Err(reason));
     }
     if content_type.len() > MAX_CONTENT_TYPE_LEN {
-        return Ok(Err("the content type is too long".into()));
+        return Ok(Err(Rejection::limit("the content type is too long")));
     }
     let cid = match unixfs::parse_cid(&pin.cid) {
         Ok(cid) if cid.to_string() == pin.cid => cid,
-        Ok(_) => return Ok(Err("the CID is not in its canonical (base32) form".into())),
-        Err(e) => return Ok(Err(e.to_string())),
+        Ok(_) => {
+            return Ok(Err(Rejection::malformed(
+                "the CID is not in its canonical (base32) form",
+            )));
+        }
+        Err(e) => return Ok(Err(Rejection::malformed(e.to_string()))),
     };
     // One chunk is a raw block; more are a DAG-PB tree.
     let raw = pin.size <= unixfs::CHUNK_SIZE as u64;
     if raw != (cid.codec() == unixfs::RAW) {
-        return Ok(Err(format!(
+        return Ok(Err(Rejection::malformed(format!(
             "a file of {} bytes is not stored as {}",
             pin.size, pin.cid
-        )));
+        ))));
     }
     if i64::try_from(pin.size).is_err() || i64::try_from(pin.at_ms).is_err() {
-        return Ok(Err("size or time out of range".into()));
+        return Ok(Err(Rejection::malformed("size or time out of range")));
     }
     let row = users::get_in(conn, &pin.uploader).await?;
     if let Err(reason) = check_actor(genesis, org, &pin.uploader, row.as_ref()) {
         return Ok(Err(reason));
     }
     if read::get_in(conn, &pin.mxc).await?.is_some() {
-        return Ok(Err(format!("{} is already in use", pin.mxc)));
+        return Ok(Err(Rejection::new(
+            RejectionKind::MediaInUse,
+            format!("{} is already in use", pin.mxc),
+        )));
     }
     sqlx::query(
         "INSERT INTO bridge_media (mxc, cid, size, content_type, uploader, org, created_ms, pos) \
@@ -113,7 +122,7 @@ pub async fn apply_unpin(
     org: &str,
     unpin: &MediaUnpin,
     pos: i64,
-) -> Result<Result<(), String>, sqlx::Error> {
+) -> Result<Outcome, sqlx::Error> {
     if let Err(reason) = no_nul(&[&unpin.mxc, &unpin.admin]) {
         return Ok(Err(reason));
     }
@@ -125,8 +134,18 @@ pub async fn apply_unpin(
         return Ok(Err(reason));
     }
     match read::get_in(conn, &unpin.mxc).await? {
-        None => return Ok(Err(format!("{} is not pinned", unpin.mxc))),
-        Some(m) if m.removed => return Ok(Err(format!("{} is already removed", unpin.mxc))),
+        None => {
+            return Ok(Err(Rejection::not_found(format!(
+                "{} is not pinned",
+                unpin.mxc
+            ))));
+        }
+        Some(m) if m.removed => {
+            return Ok(Err(Rejection::not_found(format!(
+                "{} is already removed",
+                unpin.mxc
+            ))));
+        }
         Some(_) => {}
     }
     sqlx::query("UPDATE bridge_media SET removed_by = $1, removed_pos = $2 WHERE mxc = $3")

@@ -10,6 +10,7 @@ use ruma::room_version_rules::RoomVersionRules;
 use ruma::{CanonicalJsonObject, CanonicalJsonValue, OwnedEventId, OwnedRoomId, RoomVersionId};
 
 use super::event::{Pdu, create_version, parse_object, public_key_map, rules_for, verify_signed};
+use crate::rejection::{Rejection, RejectionKind};
 use crate::users::UserRow;
 
 /// A PDU read far enough to know which room (and so which room version) it belongs to.
@@ -24,28 +25,29 @@ pub struct Peek {
 }
 
 /// First step: parse the text and find the room, so the caller can load the room's version.
-pub fn peek(json: &str) -> Result<Peek, String> {
+pub fn peek(json: &str) -> Result<Peek, Rejection> {
     let object = parse_object(json)?;
     // Ids, type and state key become SQL text and query parameters, which PostgreSQL cannot
     // hold with NUL: refuse such a PDU on every node alike instead of failing the block on
     // some. In canonical JSON a NUL can only be written as this escape.
     if json.contains("\\u0000") {
-        return Err("the PDU contains NUL".into());
+        return Err(Rejection::malformed("the PDU contains NUL"));
     }
     let room_id = match object.get("room_id") {
         None => None,
-        Some(CanonicalJsonValue::String(s)) => {
-            Some(OwnedRoomId::try_from(s.as_str()).map_err(|e| format!("bad room id: {e}"))?)
-        }
-        Some(_) => return Err("`room_id` is not a string".into()),
+        Some(CanonicalJsonValue::String(s)) => Some(
+            OwnedRoomId::try_from(s.as_str())
+                .map_err(|e| Rejection::malformed(format!("bad room id: {e}")))?,
+        ),
+        Some(_) => return Err(Rejection::malformed("`room_id` is not a string")),
     };
     let create_version = match object.get("type") {
         Some(CanonicalJsonValue::String(t)) if t == "m.room.create" => {
             let content = object
                 .get("content")
-                .ok_or("missing `content` field in PDU")?;
+                .ok_or_else(|| Rejection::malformed("missing `content` field in PDU"))?;
             let raw = serde_json::value::to_raw_value(content)
-                .map_err(|e| format!("bad content: {e}"))?;
+                .map_err(|e| Rejection::malformed(format!("bad content: {e}")))?;
             Some(create_version(&raw)?)
         }
         _ => None,
@@ -62,14 +64,17 @@ pub fn peek(json: &str) -> Result<Peek, String> {
 pub fn parse(
     peek: &Peek,
     room_version: Option<&RoomVersionId>,
-) -> Result<(Pdu, CanonicalJsonObject, RoomVersionRules), String> {
+) -> Result<(Pdu, CanonicalJsonObject, RoomVersionRules), Rejection> {
     let version = match (&peek.create_version, room_version) {
         (Some(_), Some(_)) => {
-            return Err("the room already exists".into());
+            return Err(Rejection::new(
+                RejectionKind::AlreadyExists,
+                "the room already exists",
+            ));
         }
         (Some(v), None) => v,
         (None, Some(v)) => v,
-        (None, None) => return Err("unknown room".into()),
+        (None, None) => return Err(Rejection::not_found("unknown room")),
     };
     let rules = rules_for(version)?;
     let (pdu, object) = Pdu::parse(&peek.json, &rules)?;
@@ -98,35 +103,40 @@ pub fn check(
     object: &CanonicalJsonObject,
     rules: &RoomVersionRules,
     cx: &Context<'_>,
-) -> Result<(), String> {
-    let entry = cx
-        .genesis
-        .org(cx.org)
-        .ok_or_else(|| format!("organisation `{}` is not in the genesis", cx.org))?;
+) -> Result<(), Rejection> {
+    let entry = cx.genesis.org(cx.org).ok_or_else(|| {
+        Rejection::wrong_org(format!("organisation `{}` is not in the genesis", cx.org))
+    })?;
     if pdu.sender.server_name().as_str() != entry.server_name {
-        return Err(format!(
+        return Err(Rejection::wrong_org(format!(
             "{} does not belong to {} ({})",
             pdu.sender, cx.org, entry.server_name
-        ));
+        )));
     }
     match cx.sender {
-        None => return Err(format!("{} is not registered", pdu.sender)),
-        Some(u) if u.deactivated => return Err(format!("{} is deactivated", pdu.sender)),
+        None => return Err(Rejection::unknown_user(&pdu.sender)),
+        Some(u) if u.deactivated => return Err(Rejection::deactivated(&pdu.sender)),
         Some(_) => {}
     }
-    ruma::state_res::check_pdu_format(object, &rules.event_format)?;
+    ruma::state_res::check_pdu_format(object, &rules.event_format)
+        .map_err(|e| Rejection::malformed(e.to_string()))?;
     verify_signed(object, &public_key_map(cx.genesis), rules)?;
     if cx.duplicate {
-        return Err(format!("{} is already on the ledger", pdu.event_id));
+        return Err(Rejection::new(
+            RejectionKind::AlreadyExists,
+            format!("{} is already on the ledger", pdu.event_id),
+        ));
     }
     let is_create = pdu.kind == TimelineEventType::RoomCreate;
     if !is_create {
         if pdu.prev_event_ids().is_empty() {
-            return Err("the event has no prev_events".into());
+            return Err(Rejection::malformed("the event has no prev_events"));
         }
         for id in pdu.prev_event_ids() {
             if cx.events.get(id).is_none_or(|e| e.room != pdu.room) {
-                return Err(format!("prev event {id} is not in the room"));
+                return Err(Rejection::not_found(format!(
+                    "prev event {id} is not in the room"
+                )));
             }
         }
     }
@@ -136,7 +146,8 @@ pub fn check(
         cx.events
             .get(id)
             .or_else(|| current_create.filter(|c| c.event_id.as_str() == id.as_str()))
-    })?;
+    })
+    .map_err(auth_refused)?;
     if is_create {
         return Ok(());
     }
@@ -158,24 +169,32 @@ pub fn check(
     }
     ruma::state_res::check_state_dependent_auth_rules(auth, pdu, |t, k| {
         cited.get(&(t.clone(), k.to_owned())).copied()
-    })?;
+    })
+    .map_err(auth_refused)?;
     ruma::state_res::check_state_dependent_auth_rules(auth, pdu, |t, k| {
         cx.state.get(&(t.clone(), k.to_owned()))
     })
+    .map_err(auth_refused)
+}
+
+/// The Matrix authorization rules refused the event.
+fn auth_refused(reason: impl std::fmt::Display) -> Rejection {
+    Rejection::forbidden(reason.to_string())
 }
 
 /// The current-state entries the auth rules may read for `pdu`.
 pub fn state_keys_needed(
     pdu: &Pdu,
     rules: &RoomVersionRules,
-) -> Result<Vec<(StateEventType, String)>, String> {
+) -> Result<Vec<(StateEventType, String)>, Rejection> {
     let mut keys = ruma::state_res::auth_types_for_event(
         &pdu.kind,
         &pdu.sender,
         pdu.state_key.as_deref(),
         pdu.content(),
         &rules.authorization,
-    )?;
+    )
+    .map_err(|e| Rejection::malformed(e.to_string()))?;
     let create = (StateEventType::RoomCreate, String::new());
     if !keys.contains(&create) {
         keys.push(create);
@@ -262,7 +281,7 @@ mod tests {
         }
 
         /// Validates `json` as submitted by `org` and applies it if accepted.
-        fn submit(&mut self, org: &str, json: &str) -> Result<OwnedEventId, String> {
+        fn submit(&mut self, org: &str, json: &str) -> Result<OwnedEventId, Rejection> {
             let peek = peek(json)?;
             let room = peek.room_id.as_ref().and_then(|r| self.rooms.get(r));
             let (pdu, object, rules) = parse(&peek, room.map(|r| &r.0.version))?;
@@ -358,7 +377,8 @@ mod tests {
             // Bob (org 2) is not in the room yet.
             let ev = w.build(1, &w.state(&room), BOB, "m.room.message", None, msg("hey"));
             let err = w.submit("org2", &ev.json).unwrap_err();
-            assert!(err.contains("membership"), "{version}: {err}");
+            assert!(err.message().contains("membership"), "{version}: {err}");
+            assert_eq!(err.kind(), RejectionKind::Forbidden);
             let join = json!({ "membership": "join" });
             let ev = w.build(1, &w.state(&room), BOB, "m.room.member", Some(BOB), join);
             w.submit("org2", &ev.json)
@@ -387,7 +407,7 @@ mod tests {
             name.clone(),
         );
         let err = w.submit("org2", &ev.json).unwrap_err();
-        assert!(err.contains("enough power"), "{err}");
+        assert!(err.message().contains("enough power"), "{err}");
         let pl = json!({ "users": { ALICE: 100, BOB: 100 }, "state_default": 50 });
         let ev = w.build(1, &w.state(&room), BOB, "m.room.power_levels", Some(""), pl);
         assert!(w.submit("org2", &ev.json).is_err());
@@ -406,15 +426,18 @@ mod tests {
             .json
             .replace("org2.localhost\":{", "org1.localhost\":{");
         let err = w.submit("org1", &forged).unwrap_err();
-        assert!(err.contains("signature"), "{err}");
+        assert!(err.message().contains("signature"), "{err}");
+        assert_eq!(err.kind(), RejectionKind::BadSignature);
         // Content changed after signing: the content hash no longer matches.
         let ev = w.build(0, &w.state(&room), ALICE, "m.room.message", None, msg("hi"));
         let tampered = ev.json.replace("\"hi\"", "\"ho\"");
         let err = w.submit("org1", &tampered).unwrap_err();
-        assert!(err.contains("content hash"), "{err}");
+        assert!(err.message().contains("content hash"), "{err}");
+        assert_eq!(err.kind(), RejectionKind::BadSignature);
         // Submitted by the wrong organisation.
         let err = w.submit("org2", &ev.json).unwrap_err();
-        assert!(err.contains("does not belong"), "{err}");
+        assert!(err.message().contains("does not belong"), "{err}");
+        assert_eq!(err.kind(), RejectionKind::WrongOrganisation);
         // Unknown sender of the right organisation.
         let carol = w.build(
             0,
@@ -425,22 +448,30 @@ mod tests {
             msg("c"),
         );
         let err = w.submit("org1", &carol.json).unwrap_err();
-        assert!(err.contains("not registered"), "{err}");
+        assert!(err.message().contains("not registered"), "{err}");
+        assert_eq!(err.kind(), RejectionKind::UnknownUser);
         // Deactivated sender.
         w.users.get_mut(ALICE).unwrap().deactivated = true;
         assert!(
             w.submit("org1", &ev.json)
                 .unwrap_err()
+                .message()
                 .contains("deactivated")
         );
         w.users.get_mut(ALICE).unwrap().deactivated = false;
         // Accepted once, never twice.
         w.submit("org1", &ev.json).unwrap();
         let err = w.submit("org1", &ev.json).unwrap_err();
-        assert!(err.contains("already"), "{err}");
+        assert!(err.message().contains("already"), "{err}");
+        assert_eq!(err.kind(), RejectionKind::AlreadyExists);
         // Not canonical, or with fields the signature does not cover.
         let spaced = ev.json.replacen('{', "{ ", 1);
-        assert!(w.submit("org1", &spaced).unwrap_err().contains("canonical"));
+        assert!(
+            w.submit("org1", &spaced)
+                .unwrap_err()
+                .message()
+                .contains("canonical")
+        );
         // NUL in a state key (unstorable in PostgreSQL text) is refused everywhere.
         let nul = w.build(
             0,
@@ -450,12 +481,18 @@ mod tests {
             Some("a\0b"),
             json!({"topic": "t"}),
         );
-        assert!(w.submit("org1", &nul.json).unwrap_err().contains("NUL"));
+        assert!(
+            w.submit("org1", &nul.json)
+                .unwrap_err()
+                .message()
+                .contains("NUL")
+        );
         // Unknown room.
         let other = ev.json.replace("!r1:org1.localhost", "!r2:org1.localhost");
         assert!(
             w.submit("org1", &other)
                 .unwrap_err()
+                .message()
                 .contains("unknown room")
         );
     }
@@ -473,6 +510,7 @@ mod tests {
         assert!(
             w.submit("org1", &ev.json)
                 .unwrap_err()
+                .message()
                 .contains("already exists")
         );
         // Bob cannot create a room under org 1's name.
@@ -492,6 +530,7 @@ mod tests {
         assert!(
             w.submit("org1", &ev.json)
                 .unwrap_err()
+                .message()
                 .contains("unsupported")
         );
     }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::rejection::{Rejection, RejectionKind};
 use ed25519_dalek::SigningKey;
 use ruma::events::{StateEventType, TimelineEventType};
 use ruma::room_version_rules::RoomVersionRules;
@@ -30,8 +31,8 @@ pub const DEFAULT_VERSION: RoomVersionId = RoomVersionId::V11;
 #[derive(Debug, thiserror::Error)]
 pub enum PduError {
     /// The room version is unknown or not supported here.
-    #[error("unsupported room version {0}")]
-    Version(String),
+    #[error("{0}")]
+    Version(Rejection),
     /// The content is not a JSON object or the PDU could not be made canonical.
     #[error("invalid event: {0}")]
     Invalid(String),
@@ -41,13 +42,17 @@ pub enum PduError {
 }
 
 /// The rules of a supported room version, or why not.
-pub fn rules_for(version: &RoomVersionId) -> Result<RoomVersionRules, String> {
+pub fn rules_for(version: &RoomVersionId) -> Result<RoomVersionRules, Rejection> {
+    let unsupported = || {
+        Rejection::new(
+            RejectionKind::UnsupportedRoomVersion,
+            format!("unsupported room version {version}"),
+        )
+    };
     if !SUPPORTED_VERSIONS.contains(version) {
-        return Err(format!("unsupported room version {version}"));
+        return Err(unsupported());
     }
-    version
-        .rules()
-        .ok_or_else(|| format!("unsupported room version {version}"))
+    version.rules().ok_or_else(unsupported)
 }
 
 /// A ruma-signatures key pair from an organisation's node key, so PDUs carry a standard
@@ -85,11 +90,15 @@ pub fn verify_signed(
     object: &CanonicalJsonObject,
     keys: &PublicKeyMap,
     rules: &RoomVersionRules,
-) -> Result<(), String> {
+) -> Result<(), Rejection> {
     match ruma::signatures::verify_event(keys, object, rules) {
         Ok(Verified::All) => Ok(()),
-        Ok(Verified::Signatures) => Err("the content hash does not match the event".into()),
-        Err(e) => Err(format!("the event's signature does not verify: {e}")),
+        Ok(Verified::Signatures) => Err(Rejection::bad_signature(
+            "the content hash does not match the event",
+        )),
+        Err(e) => Err(Rejection::bad_signature(format!(
+            "the event's signature does not verify: {e}"
+        ))),
     }
 }
 
@@ -144,7 +153,7 @@ impl Pdu {
     pub fn parse(
         json: &str,
         rules: &RoomVersionRules,
-    ) -> Result<(Self, CanonicalJsonObject), String> {
+    ) -> Result<(Self, CanonicalJsonObject), Rejection> {
         let object = parse_object(json)?;
         let event_id = event_id_of(&object, rules)?;
         let pdu = Self::from_parts(event_id, json, rules)?;
@@ -156,10 +165,13 @@ impl Pdu {
         event_id: OwnedEventId,
         json: &str,
         rules: &RoomVersionRules,
-    ) -> Result<Self, String> {
-        let raw: RawPdu = serde_json::from_str(json).map_err(|e| format!("malformed PDU: {e}"))?;
+    ) -> Result<Self, Rejection> {
+        let raw: RawPdu = serde_json::from_str(json)
+            .map_err(|e| Rejection::malformed(format!("malformed PDU: {e}")))?;
         if !raw.content.get().starts_with('{') {
-            return Err("the event content is not a JSON object".into());
+            return Err(Rejection::malformed(
+                "the event content is not a JSON object",
+            ));
         }
         let room = match &raw.room_id {
             Some(r) => r.clone(),
@@ -167,9 +179,9 @@ impl Pdu {
                 && raw.kind == TimelineEventType::RoomCreate =>
             {
                 RoomId::parse(format!("!{}", &event_id.as_str()[1..]))
-                    .map_err(|e| format!("cannot derive the room id: {e}"))?
+                    .map_err(|e| Rejection::malformed(format!("cannot derive the room id: {e}")))?
             }
-            None => return Err("missing `room_id` field in PDU".into()),
+            None => return Err(Rejection::malformed("missing `room_id` field in PDU")),
         };
         let redacts = match raw.redacts {
             Some(r) => Some(r),
@@ -264,16 +276,21 @@ impl ruma::state_res::Event for Pdu {
 
 /// Parses PDU text into a canonical JSON object, insisting that the text is already canonical
 /// and carries nothing the signatures do not cover.
-pub fn parse_object(json: &str) -> Result<CanonicalJsonObject, String> {
-    let object: CanonicalJsonObject =
-        serde_json::from_str(json).map_err(|e| format!("the PDU is not canonical JSON: {e}"))?;
-    let again = serde_json::to_string(&object).map_err(|e| format!("the PDU: {e}"))?;
+pub fn parse_object(json: &str) -> Result<CanonicalJsonObject, Rejection> {
+    let object: CanonicalJsonObject = serde_json::from_str(json)
+        .map_err(|e| Rejection::malformed(format!("the PDU is not canonical JSON: {e}")))?;
+    let again = serde_json::to_string(&object)
+        .map_err(|e| Rejection::malformed(format!("the PDU: {e}")))?;
     if again != json {
-        return Err("the PDU is not in canonical JSON form".into());
+        return Err(Rejection::malformed(
+            "the PDU is not in canonical JSON form",
+        ));
     }
     for field in ["unsigned", "event_id"] {
         if object.contains_key(field) {
-            return Err(format!("the PDU must not carry `{field}`"));
+            return Err(Rejection::malformed(format!(
+                "the PDU must not carry `{field}`"
+            )));
         }
     }
     Ok(object)
@@ -283,23 +300,24 @@ pub fn parse_object(json: &str) -> Result<CanonicalJsonObject, String> {
 pub fn event_id_of(
     object: &CanonicalJsonObject,
     rules: &RoomVersionRules,
-) -> Result<OwnedEventId, String> {
+) -> Result<OwnedEventId, Rejection> {
     let hash = ruma::signatures::reference_hash(object, rules)
-        .map_err(|e| format!("cannot compute the reference hash: {e}"))?;
-    EventId::parse(format!("${hash}")).map_err(|e| format!("bad event id: {e}"))
+        .map_err(|e| Rejection::malformed(format!("cannot compute the reference hash: {e}")))?;
+    EventId::parse(format!("${hash}"))
+        .map_err(|e| Rejection::malformed(format!("bad event id: {e}")))
 }
 
 /// The version a room is (to be) created with, from an `m.room.create` event's content.
-pub fn create_version(content: &RawValue) -> Result<RoomVersionId, String> {
+pub fn create_version(content: &RawValue) -> Result<RoomVersionId, Rejection> {
     #[derive(Deserialize)]
     struct C {
         room_version: Option<RoomVersionId>,
     }
     let c: C = serde_json::from_str(content.get())
-        .map_err(|e| format!("malformed `m.room.create` content: {e}"))?;
+        .map_err(|e| Rejection::malformed(format!("malformed `m.room.create` content: {e}")))?;
     // The spec's default for a create event without a version is "1", which we refuse.
     c.room_version
-        .ok_or_else(|| "`m.room.create` must name its room_version".to_owned())
+        .ok_or_else(|| Rejection::malformed("`m.room.create` must name its room_version"))
 }
 
 /// What building a PDU needs to know of its room: version, latest event and current state.
@@ -416,6 +434,6 @@ pub fn build_pdu(
         &rules.redaction,
     )?;
     let json = serde_json::to_string(&object).map_err(|e| PduError::Invalid(e.to_string()))?;
-    let (pdu, _) = Pdu::parse(&json, &rules).map_err(PduError::Invalid)?;
+    let (pdu, _) = Pdu::parse(&json, &rules).map_err(|e| PduError::Invalid(e.to_string()))?;
     Ok(pdu)
 }

@@ -21,6 +21,7 @@ use crate::contacts::read::{ContactState, state_in as contact_state};
 use crate::contacts::{self, At, Transition};
 use crate::position::{MAX_BATCH_EVENTS, position_of};
 use crate::records::RoomEvent;
+use crate::rejection::{Outcome, Rejection, RejectionKind};
 use crate::users;
 use event::Pdu;
 use store::StoreError;
@@ -70,7 +71,7 @@ async fn contact_change(
     genesis: &Genesis,
     pdu: &Pdu,
     state: &BTreeMap<(StateEventType, String), Pdu>,
-) -> Result<Result<Option<ContactChange>, String>, StoreError> {
+) -> Result<Result<Option<ContactChange>, Rejection>, StoreError> {
     if pdu.kind != TimelineEventType::RoomMember {
         return Ok(Ok(None));
     }
@@ -141,7 +142,7 @@ pub async fn check_room_event(
     genesis: &Genesis,
     org: &str,
     record: &RoomEvent,
-) -> Result<Result<Checked, String>, StoreError> {
+) -> Result<Result<Checked, Rejection>, StoreError> {
     let peek = match auth::peek(&record.pdu) {
         Ok(p) => p,
         Err(reason) => return Ok(Err(reason)),
@@ -201,15 +202,15 @@ pub async fn check_room_event(
         )
         .await?;
         if !encryption.is_empty() {
-            return Ok(Err(
-                "the consortium refuses plaintext messages in encrypted rooms".into(),
-            ));
+            return Ok(Err(Rejection::forbidden(
+                "the consortium refuses plaintext messages in encrypted rooms",
+            )));
         }
     }
     let version = match (&peek.create_version, room) {
         (Some(v), _) => v.clone(),
         (None, Some(r)) => r.version,
-        (None, None) => return Ok(Err("unknown room".into())),
+        (None, None) => return Ok(Err(Rejection::not_found("unknown room"))),
     };
     let redacts = if pdu.kind == TimelineEventType::RoomRedaction {
         match redaction_target(conn, &pdu, &state, &rules).await? {
@@ -236,23 +237,25 @@ async fn redaction_target(
     pdu: &Pdu,
     state: &BTreeMap<(StateEventType, String), Pdu>,
     rules: &RoomVersionRules,
-) -> Result<Result<Pdu, String>, StoreError> {
+) -> Result<Result<Pdu, Rejection>, StoreError> {
     let Some(target_id) = pdu.redacted_event_id() else {
-        return Ok(Err(
-            "the redaction does not name the event it redacts".into()
-        ));
+        return Ok(Err(Rejection::malformed(
+            "the redaction does not name the event it redacts",
+        )));
     };
     let Some(target) = store::get_event(conn, pdu.room.as_str(), target_id.as_str(), rules).await?
     else {
-        return Ok(Err(format!("{target_id} is not an event of this room")));
+        return Ok(Err(Rejection::not_found(format!(
+            "{target_id} is not an event of this room"
+        ))));
     };
     if target.sender != pdu.sender {
         let levels = power::from_state(state, rules);
         if !levels.user_can_redact_event_of_other(&pdu.sender) {
-            return Ok(Err(format!(
+            return Ok(Err(Rejection::forbidden(format!(
                 "{} may not redact events of other users",
                 pdu.sender
-            )));
+            ))));
         }
     }
     Ok(Ok(target))
@@ -269,7 +272,7 @@ pub async fn apply_room_event(
     (height, idx, sub): (u64, u32, u32),
     time_ms: u64,
     effect: &mut Effect,
-) -> Result<Result<(), String>, StoreError> {
+) -> Result<Outcome, StoreError> {
     let checked = match check_room_event(conn, genesis, org, record).await? {
         Ok(c) => c,
         Err(reason) => return Ok(Err(reason)),
@@ -313,11 +316,14 @@ pub async fn apply_batch(
     (height, idx): (u64, u32),
     time_ms: u64,
     effect: &mut Effect,
-) -> Result<Result<(), String>, StoreError> {
+) -> Result<Outcome, StoreError> {
     if events.is_empty() || events.len() > MAX_BATCH_EVENTS {
-        return Ok(Err(format!(
-            "a batch holds 1 to {MAX_BATCH_EVENTS} events, not {}",
-            events.len()
+        return Ok(Err(Rejection::new(
+            RejectionKind::LimitExceeded,
+            format!(
+                "a batch holds 1 to {MAX_BATCH_EVENTS} events, not {}",
+                events.len()
+            ),
         )));
     }
     let mut savepoint = conn.begin().await?;
@@ -328,7 +334,7 @@ pub async fn apply_batch(
         {
             savepoint.rollback().await?;
             effect.clear();
-            return Ok(Err(format!("event {sub} of the batch: {reason}")));
+            return Ok(Err(reason.context(format!("event {sub} of the batch"))));
         }
     }
     savepoint.commit().await?;
@@ -342,7 +348,7 @@ pub async fn check_batch(
     genesis: &Genesis,
     org: &str,
     events: &[RoomEvent],
-) -> Result<Result<(), String>, StoreError> {
+) -> Result<Outcome, StoreError> {
     let mut tx = consort_chain::store::begin_write(pool).await?;
     let outcome = apply_batch(
         &mut tx,

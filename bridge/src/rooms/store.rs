@@ -86,7 +86,7 @@ pub async fn get_event(
     let id = OwnedEventId::try_from(event_id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Pdu::from_parts(id, &json, rules)
         .map(Some)
-        .map_err(StoreError::Corrupt)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// Several entries of a room's current state in one query (the auth rules need a handful).
@@ -125,7 +125,8 @@ pub async fn get_states(
         let kind: String = r.try_get(2)?;
         let key: String = r.try_get(3)?;
         let id = OwnedEventId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let pdu = Pdu::from_parts(id, &json, rules).map_err(StoreError::Corrupt)?;
+        let pdu =
+            Pdu::from_parts(id, &json, rules).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         state.insert((kind.into(), key), pdu);
     }
     Ok(state)
@@ -137,7 +138,7 @@ pub async fn room_state(pool: &AnyPool, room_id: &str) -> Result<Option<RoomStat
     let Some(room) = get_room(&mut conn, room_id).await? else {
         return Ok(None);
     };
-    let rules = rules_for(&room.version).map_err(StoreError::Corrupt)?;
+    let rules = rules_for(&room.version).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let rows = sqlx::query(
         "SELECT e.event_id, e.json FROM bridge_room_state s \
          JOIN bridge_room_events e ON e.event_id = s.event_id \
@@ -151,7 +152,8 @@ pub async fn room_state(pool: &AnyPool, room_id: &str) -> Result<Option<RoomStat
         let id: String = r.try_get(0)?;
         let json: String = r.try_get(1)?;
         let id = OwnedEventId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let pdu = Pdu::from_parts(id, &json, &rules).map_err(StoreError::Corrupt)?;
+        let pdu =
+            Pdu::from_parts(id, &json, &rules).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let key = pdu.state_key.clone().unwrap_or_default();
         state.insert((pdu.kind.to_string().into(), key), pdu);
     }
@@ -311,7 +313,8 @@ pub async fn redact_event(
     redaction_id: &str,
     rules: &RoomVersionRules,
 ) -> Result<(), StoreError> {
-    let object = super::event::parse_object(&target.json).map_err(StoreError::Corrupt)?;
+    let object =
+        super::event::parse_object(&target.json).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let redacted = ruma::canonical_json::redact(object, &rules.redaction, None)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let json = serde_json::to_string(&redacted).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -364,7 +367,7 @@ pub async fn room_state_with(
     let Some(room) = get_room(&mut conn, room_id).await? else {
         return Ok(None);
     };
-    let rules = rules_for(&room.version).map_err(StoreError::Corrupt)?;
+    let rules = rules_for(&room.version).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let state = get_states(&mut conn, room_id, keys, &rules).await?;
     let latest = latest_event(&mut conn, room_id).await?;
     Ok(Some(RoomState {

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use consort_bridge::{Bridge, BridgeError, Record, Registration, submit_record, users};
+use consort_bridge::{
+    Bridge, BridgeError, Record, Registration, RejectionKind, submit_record, users,
+};
 use consort_chain::testnet::{Db, ExecutorFactory, TestNet};
 
 mod rooms;
@@ -50,7 +52,7 @@ async fn registrations_are_certified_and_enforced_everywhere(db: Db) {
     .await
     .unwrap_err();
     assert!(
-        matches!(&err, BridgeError::Rejected(r) if r.contains("does not belong")),
+        matches!(&err, BridgeError::Rejected(r) if r.kind() == RejectionKind::WrongOrganisation && r.message().contains("does not belong")),
         "{err}"
     );
     // Nor can org 2 register the same id twice.
@@ -65,7 +67,7 @@ async fn registrations_are_certified_and_enforced_everywhere(db: Db) {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, BridgeError::Rejected(r) if r.contains("already registered")),
+        matches!(&err, BridgeError::Rejected(r) if r.kind() == RejectionKind::UserInUse && r.message().contains("already registered")),
         "{err}"
     );
     // A certificate not signed by org 2's key is refused.
@@ -80,7 +82,7 @@ async fn registrations_are_certified_and_enforced_everywhere(db: Db) {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, BridgeError::Rejected(r) if r.contains("signature")),
+        matches!(&err, BridgeError::Rejected(r) if r.kind() == RejectionKind::BadSignature && r.message().contains("signature")),
         "{err}"
     );
     // Garbage payloads commit as rejected records and change nothing.

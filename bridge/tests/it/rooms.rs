@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use consort_bridge::rooms::event::{NewEvent, Pdu, RoomState, build_pdu};
 use consort_bridge::rooms::store;
-use consort_bridge::{Bridge, BridgeError, Record, Registration, RoomEvent, submit_record};
+use consort_bridge::{
+    Bridge, BridgeError, Record, Registration, RejectionKind, RoomEvent, submit_record,
+};
 use consort_chain::testnet::{Db, TestNet};
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, RoomVersionId};
 use serde_json::json;
@@ -133,7 +135,7 @@ async fn rooms_are_shared_and_enforced_everywhere(db: Db) {
     );
     let err = send(1, &early).await.unwrap_err();
     assert!(
-        matches!(&err, BridgeError::Rejected(r) if r.contains("membership")),
+        matches!(&err, BridgeError::Rejected(r) if r.kind() == RejectionKind::Forbidden && r.message().contains("membership")),
         "{err}"
     );
     // He joins the public room and sends.
@@ -190,7 +192,7 @@ async fn rooms_are_shared_and_enforced_everywhere(db: Db) {
     );
     let err = send(0, &bad).await.unwrap_err();
     assert!(
-        matches!(&err, BridgeError::Rejected(r) if r.contains("not in the room")),
+        matches!(&err, BridgeError::Rejected(r) if r.kind() == RejectionKind::NotFound && r.message().contains("not in the room")),
         "{err}"
     );
     cross.latest = honest_latest;
@@ -252,7 +254,9 @@ async fn rooms_are_shared_and_enforced_everywhere(db: Db) {
         for i in 0..4 {
             for idx in 0..8u32 {
                 if let Some(Err(reason)) = bridge(i).outcome(h, idx).await.unwrap() {
-                    *rejected.entry((h, idx, reason)).or_insert(0) += 1;
+                    *rejected
+                        .entry((h, idx, reason.code(), reason.message().to_owned()))
+                        .or_insert(0) += 1;
                 }
             }
         }

@@ -49,13 +49,8 @@ impl ChainLedger {
                 "the ledger did not commit the record in time".into(),
             )),
             Ok(Ok(receipt)) => Ok(receipt),
-            Ok(Err(BridgeError::Rejected(reason))) if reason.contains("already registered") => {
-                Err(LedgerError::UserIdTaken)
-            }
             Ok(Err(BridgeError::Rejected(reason))) => Err(LedgerError::Rejected(reason)),
-            Ok(Err(BridgeError::Chain(SubmitError::Refused(e)))) => {
-                Err(LedgerError::Rejected(e.to_string()))
-            }
+            Ok(Err(BridgeError::Chain(SubmitError::Refused(e)))) => Err(LedgerError::Refused(e)),
             Ok(Err(e)) => Err(LedgerError::Unavailable(e.to_string())),
         }
     }

@@ -64,7 +64,7 @@ pub async fn step(
     chain.submit_record(&record).await.map_err(|e| match e {
         // Another step for the pair came first in the same block.
         LedgerError::Rejected(reason) => {
-            Error::forbidden(format!("The ledger refused the contact step: {reason}"))
+            Error::rejected(reason.context("The ledger refused the contact step"))
         }
         other => Error::Ledger(other),
     })?;

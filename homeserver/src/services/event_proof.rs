@@ -99,8 +99,10 @@ pub fn verify(document: &[u8], genesis: &Genesis) -> Result<Verified, EventProof
     // agree on it for every event they all accept, and one match is what the claim needs.
     let mut parsed = Err(String::from("no supported room version"));
     for version in &SUPPORTED_VERSIONS {
-        let rules = rules_for(version).map_err(EventProofError::Malformed)?;
-        parsed = Pdu::parse(&doc.event, &rules).map(|(pdu, _)| pdu);
+        let rules = rules_for(version).map_err(|e| EventProofError::Malformed(e.to_string()))?;
+        parsed = Pdu::parse(&doc.event, &rules)
+            .map(|(pdu, _)| pdu)
+            .map_err(|e| e.to_string());
         if parsed
             .as_ref()
             .is_ok_and(|pdu| pdu.event_id.as_str() == doc.event_id)

@@ -21,7 +21,7 @@ use crate::state::AppState;
 /// A key rejection by the ledger as the client sees it: 400, with the reason.
 fn key_error(err: LedgerError) -> Error {
     match err {
-        LedgerError::Rejected(reason) => Error::invalid_param(reason),
+        LedgerError::Rejected(reason) => Error::rejected(reason),
         other => Error::Ledger(other),
     }
 }
@@ -64,7 +64,7 @@ pub async fn upload(
         .and_then(|s| object(s).ok())
         .and_then(|o| public_key(&o, &format!("ed25519:{device}")).map(str::to_owned));
     if let Some(json) = device_keys {
-        let keys = object(json).map_err(Error::bad_json)?;
+        let keys = object(json).map_err(Error::rejected)?;
         if str_field(&keys, "user_id") != Some(user) {
             return Err(Error::invalid_param(
                 "User ID in device keys does not match the requesting user",
@@ -154,7 +154,7 @@ fn check_key(
         let device_key = device_key.ok_or_else(|| {
             Error::invalid_param("Upload the device keys before signed one-time keys")
         })?;
-        let signed = object(json).map_err(Error::bad_json)?;
+        let signed = object(json).map_err(Error::rejected)?;
         check_signed(&signed, user, device, device_key).map_err(|e| {
             Error::invalid_param(format!(
                 "One-time key {key_id} is not signed by the device: {e}"
@@ -320,7 +320,7 @@ pub async fn upload_cross_signing(
         .into_iter()
         .flatten()
     {
-        let o = object(json).map_err(Error::bad_json)?;
+        let o = object(json).map_err(Error::rejected)?;
         if str_field(&o, "user_id") != Some(sender.user_id.as_str()) {
             return Err(Error::invalid_param(
                 "A cross-signing key names another user",

@@ -4,18 +4,22 @@
 //! homeserver and that ledger, so the homeserver can run (and be tested) without a chain.
 
 use async_trait::async_trait;
+use consort_bridge::Rejection;
+use consort_chain::TxError;
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedMxcUri, UserId};
 use sqlx::AnyPool;
 
 /// Why the ledger did not accept or answer.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    /// The user id is already registered by some organisation.
-    #[error("user id already registered on the ledger")]
-    UserIdTaken,
-    /// The ledger validated the record and rejected it.
+    /// The ledger validated the record and rejected it, the same way on every node; a user
+    /// id taken by some organisation is a rejection of kind `UserInUse`.
     #[error("ledger rejected the record: {0}")]
-    Rejected(String),
+    Rejected(Rejection),
+    /// This node refused the transaction before it reached the ledger (too large, mempool
+    /// full).
+    #[error("the ledger node refused the transaction: {0}")]
+    Refused(TxError),
     /// The ledger could not be reached or did not commit in time.
     #[error("ledger unavailable: {0}")]
     Unavailable(String),

@@ -460,9 +460,16 @@ async fn reserved_uploads_thumbnails_and_bad_input() {
         .header("content-type", "application/octet-stream")
         .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
         .send()
-        .await
-        .expect("streamed upload");
-    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        .await;
+    // The node answers 413 as soon as the limit is crossed and closes the connection; a
+    // client still writing the rest of the body may see that as a broken pipe instead.
+    match response {
+        Ok(response) => assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE),
+        Err(e) => assert!(
+            e.is_request() && e.status().is_none(),
+            "streamed upload: {e:?}"
+        ),
+    }
     assert_eq!(
         count(
             &c,

@@ -341,9 +341,9 @@ async fn room_across_organisations(db: Db) {
     for org in &c.orgs {
         loop {
             let row = sqlx::query(
-                "SELECT o.reason FROM bridge_outcomes o WHERE o.accepted = 0 AND o.reason = $1",
+                "SELECT o.code FROM bridge_outcomes o WHERE o.accepted = 0 AND o.reason = $1",
             )
-            .bind(&reason)
+            .bind(reason.message())
             .fetch_optional(&org.node.state.db.pool)
             .await
             .expect("outcome");
@@ -354,9 +354,11 @@ async fn room_across_organisations(db: Db) {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
-    assert_eq!(reasons.len(), 4);
+    // Every node stored the same typed rejection: the auth rules refused the intruder.
+    assert_eq!(reasons, vec!["forbidden"; 4]);
+    assert_eq!(reason.kind(), consort_bridge::RejectionKind::Forbidden);
     assert!(
-        reason.contains("membership") || reason.contains("not in room"),
+        reason.message().contains("membership") || reason.message().contains("not in room"),
         "{reason}"
     );
     assert!(

@@ -283,7 +283,7 @@ async fn bad_requests(alice: &User, bob: &User, room: &str) {
         StatusCode::BAD_REQUEST,
         "M_UNKNOWN",
     );
-    // Redacting an event that is not in the room; aliases of another organisation.
+    // Redacting an event that is not in the room (the ledger's typed `not_found`); aliases of another organisation.
     error(
         alice
             .call(
@@ -292,8 +292,8 @@ async fn bad_requests(alice: &User, bob: &User, room: &str) {
                 Some(json!({})),
             )
             .await,
-        StatusCode::FORBIDDEN,
-        "M_FORBIDDEN",
+        StatusCode::NOT_FOUND,
+        "M_NOT_FOUND",
     );
     error(
         alice

@@ -105,7 +105,7 @@ async fn may_manage(state: &AppState, user: &UserId, room_id: &str) -> Result<bo
     else {
         return Ok(false);
     };
-    let rules = rules_for(&room.version).map_err(Error::Internal)?;
+    let rules = rules_for(&room.version).map_err(|e| Error::Internal(e.to_string()))?;
     let power_state = store::power_state(&mut conn, room_id, &rules)
         .await
         .map_err(store_error)?;

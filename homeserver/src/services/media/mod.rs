@@ -183,13 +183,8 @@ async fn store_and_pin(
             tracing::warn!(%cid, "could not remove the blocks of a failed upload: {e}");
         }
         return Err(match e {
-            LedgerError::Rejected(reason) if reason.contains("already in use") => Error::new(
-                StatusCode::CONFLICT,
-                ErrorKind::CannotOverwriteMedia,
-                "Media ID already has content",
-            ),
             LedgerError::Rejected(reason) => {
-                Error::forbidden(format!("The ledger refused the upload: {reason}"))
+                Error::rejected(reason.context("The ledger refused the upload"))
             }
             other => Error::Ledger(other),
         });
@@ -478,7 +473,7 @@ pub async fn remove(state: &AppState, admin: &Sender, server: &str, id: &str) ->
     });
     chain.submit_record(&record).await.map_err(|e| match e {
         LedgerError::Rejected(reason) => {
-            Error::forbidden(format!("The ledger refused the removal: {reason}"))
+            Error::rejected(reason.context("The ledger refused the removal"))
         }
         other => Error::Ledger(other),
     })?;

@@ -11,8 +11,8 @@ use ruma::api::error::ErrorKind;
 use ruma::{OwnedRoomId, RoomId, RoomVersionId, UserId};
 use serde_json::{Map, Value, json};
 
+use super::directory;
 use super::send::{sign, store_error, submit_record};
-use super::{directory, refused};
 use crate::config::EncryptionDefault;
 use crate::error::{Error, Result};
 use crate::services::{credentials, now_ms};
@@ -314,7 +314,7 @@ pub async fn create_room(state: &AppState, creator: &UserId, req: &Request) -> R
         .await
         .map_err(store_error)?
     {
-        return Err(refused(&reason));
+        return Err(Error::rejected(reason));
     }
     submit_record(state, &Record::RoomEventBatch(batch)).await?;
     if let Some(alias) = alias {

@@ -65,7 +65,7 @@ pub async fn room_context(
     else {
         return Ok(ctx);
     };
-    let rules = rules_for(&r.version).map_err(Error::Internal)?;
+    let rules = rules_for(&r.version).map_err(|e| Error::Internal(e.to_string()))?;
     let state = store::power_state(&mut conn, room_id, &rules)
         .await
         .map_err(store_error)?;

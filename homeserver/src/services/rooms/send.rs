@@ -101,7 +101,7 @@ pub async fn build(
 ) -> Result<Pdu> {
     let chain = state.chain()?;
     let version = room_version(state, room_id).await?;
-    let rules = rules_for(&version).map_err(Error::Internal)?;
+    let rules = rules_for(&version).map_err(|e| Error::Internal(e.to_string()))?;
     let content = serde_json::value::to_raw_value(&draft.content)
         .map_err(|e| Error::bad_json(e.to_string()))?;
     let keys = ruma::state_res::auth_types_for_event(
@@ -145,7 +145,7 @@ pub async fn submit(state: &AppState, pdu: &Pdu) -> Result<OwnedEventId> {
         .map_err(store_error)?;
     drop(conn);
     if let Err(reason) = checked {
-        return Err(refused(&reason));
+        return Err(Error::rejected(reason));
     }
     submit_record(state, &Record::RoomEvent(record)).await?;
     Ok(pdu.event_id.clone())
@@ -155,7 +155,7 @@ pub async fn submit(state: &AppState, pdu: &Pdu) -> Result<OwnedEventId> {
 pub async fn submit_record(state: &AppState, record: &Record) -> Result<()> {
     match state.chain()?.submit_record(record).await {
         Ok(_) => Ok(()),
-        Err(LedgerError::Rejected(reason)) => Err(refused(&reason)),
+        Err(LedgerError::Rejected(reason)) => Err(Error::rejected(reason)),
         Err(e) => Err(e.into()),
     }
 }
