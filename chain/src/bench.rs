@@ -66,6 +66,7 @@ pub async fn run(opts: &BenchOptions, dir: &Path) -> Result<Vec<PhaseReport>, St
             node_key: k.node_key.clone(),
             validator_key: k.validator_key.clone(),
             tuning: Tuning::default(),
+            listen: Default::default(),
             executor: None,
             pool: None,
         })

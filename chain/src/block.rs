@@ -30,7 +30,8 @@ pub struct BlockHeader {
     /// Number of transactions.
     pub tx_count: u32,
     /// The application's state hash after executing every block before this one
-    /// (DESIGN §3): a node whose application diverges sees it at the next block.
+    /// (docs/architecture.md, "Validation, rejections and the app hash"): a node whose
+    /// application diverges sees it at the next block.
     pub app_hash: Hash32,
 }
 

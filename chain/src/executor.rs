@@ -1,5 +1,6 @@
 //! The hook through which the application executes committed blocks, so that its outcome
-//! enters the next block's `app_hash` (DESIGN §3).
+//! enters the next block's `app_hash` (docs/architecture.md, "Validation, rejections and
+//! the app hash").
 
 use std::future::Future;
 use std::pin::Pin;

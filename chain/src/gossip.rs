@@ -26,13 +26,14 @@ const MAX_BATCH: usize = 2_000;
 /// starts a height only for a transaction it knows of).
 const REGOSSIP_AFTER: Duration = Duration::from_secs(1);
 
-/// Binds this org's gossip address and starts the listener and one sender per peer.
+/// Binds this org's gossip address (or its local override) and starts the listener and one sender per peer.
 pub(crate) async fn start(
     shared: Arc<Shared>,
     me: &OrgEntry,
+    listen: &crate::node::ListenAddrs,
     mut outgoing: mpsc::Receiver<Tx>,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
-    let listener = TcpListener::bind(&me.gossip_addr).await?;
+    let listener = TcpListener::bind(listen.gossip.as_deref().unwrap_or(&me.gossip_addr)).await?;
     let mut tasks = vec![tokio::spawn(accept_loop(listener, shared.clone()))];
     let mut peers = Vec::new();
     for org in shared.genesis.orgs.iter().filter(|o| o.id != me.id) {

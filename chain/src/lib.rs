@@ -13,6 +13,7 @@ pub mod local;
 pub mod mempool;
 pub mod merkle;
 pub mod node;
+pub mod peers;
 pub mod proof;
 pub mod proof_json;
 pub mod store;
@@ -22,6 +23,8 @@ pub mod tx;
 pub use block::{Block, BlockHeader, Tip};
 pub use executor::{AcceptAll, BlockExecutor};
 pub use genesis::{ChainParams, Genesis, OrgEntry};
-pub use node::{ChainNode, LoopState, NodeConfig, Receipt, Status, SubmitError, Tuning};
+pub use node::{
+    ChainNode, ListenAddrs, LoopState, NodeConfig, Receipt, Status, SubmitError, Tuning,
+};
 pub use proof::{ProofError, TxProof, verify};
 pub use tx::{Tx, TxError, TxHash};

@@ -173,6 +173,13 @@ pub struct NodeFile {
     /// (default 60,000): one empty heartbeat block per interval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub empty_block_interval_ms: Option<u64>,
+    /// libp2p multiaddr to bind for consensus, when not the genesis `p2p_addr` (which is
+    /// where the others dial, e.g. a DNS name in front of the node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p2p_listen: Option<String>,
+    /// `host:port` to bind for transaction gossip, when not the genesis `gossip_addr`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gossip_listen: Option<String>,
 }
 
 /// Writes a consortium layout under `dir`: `genesis.json`, and per organisation
@@ -244,6 +251,8 @@ pub fn init_dir_with_app(
             org_id: org.id.clone(),
             database_url: None,
             empty_block_interval_ms: None,
+            p2p_listen: None,
+            gossip_listen: None,
         };
         std::fs::write(
             od.join("node.toml"),
@@ -280,6 +289,10 @@ pub fn load_org_dir(dir: &Path) -> Result<crate::node::NodeConfig, String> {
                 .unwrap_or(crate::node::Tuning::default().empty_block_interval),
             ..Default::default()
         },
+        listen: crate::node::ListenAddrs {
+            p2p: file.p2p_listen,
+            gossip: file.gossip_listen,
+        },
         executor: None,
         pool: None,
     })
@@ -288,4 +301,30 @@ pub fn load_org_dir(dir: &Path) -> Result<crate::node::NodeConfig, String> {
 /// The embedded default database of a node directory.
 pub fn default_database_url(dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", dir.join("consort.db").display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `node.toml` can bind other addresses than the genesis publishes (a node behind a
+    /// Service binds `0.0.0.0`); without them the node binds its genesis addresses.
+    #[test]
+    fn node_file_listen_overrides_reach_the_node_config() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        init_dir(dir.path(), 1, 40000, "listen-test").expect("init");
+        let org = dir.path().join("org1");
+        assert_eq!(
+            load_org_dir(&org).expect("load").listen,
+            crate::node::ListenAddrs::default()
+        );
+        std::fs::write(
+            org.join("node.toml"),
+            "org_id = \"org1\"\np2p_listen = \"/ip4/0.0.0.0/tcp/26656\"\ngossip_listen = \"0.0.0.0:26657\"\n",
+        )
+        .expect("write node.toml");
+        let listen = load_org_dir(&org).expect("load").listen;
+        assert_eq!(listen.p2p.as_deref(), Some("/ip4/0.0.0.0/tcp/26656"));
+        assert_eq!(listen.gossip.as_deref(), Some("0.0.0.0:26657"));
+    }
 }

@@ -100,6 +100,21 @@ impl Default for Tuning {
     }
 }
 
+/// Local bind addresses that differ from the ones the genesis publishes: behind a NAT or a
+/// Kubernetes Service, others dial a public name while the node binds `0.0.0.0`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListenAddrs {
+    /// libp2p multiaddr to bind for consensus instead of the genesis `p2p_addr`.
+    pub p2p: Option<String>,
+    /// `host:port` to bind for transaction gossip instead of the genesis `gossip_addr`.
+    pub gossip: Option<String>,
+}
+
+/// Buckets of the commit latency histogram, in seconds.
+const COMMIT_SECONDS_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
 /// Everything needed to run one organisation's node.
 #[derive(Clone)]
 pub struct NodeConfig {
@@ -117,6 +132,8 @@ pub struct NodeConfig {
     pub database_url: String,
     /// Consensus timing.
     pub tuning: Tuning,
+    /// Where to bind, when not at the genesis addresses (which are where the others dial).
+    pub listen: ListenAddrs,
     /// Executes committed blocks (default: accept every transaction).
     pub executor: Option<Arc<dyn BlockExecutor>>,
     /// An already migrated pool over `database_url`, to share one pool with the rest of
@@ -156,6 +173,11 @@ pub struct Status {
     pub mempool_size: usize,
     /// Whether the consensus loop runs.
     pub consensus: LoopState,
+    /// Peers the consensus network is connected to.
+    pub peers_connected: usize,
+    /// The height the consortium is known to have committed (see [`crate::peers`]);
+    /// `None` until enough peers have been heard from since this node started.
+    pub consortium_height: Option<u64>,
 }
 
 /// State shared between the handle, the consensus app loop and the gossip tasks.
@@ -174,6 +196,10 @@ pub(crate) struct Shared {
     pub loop_state: watch::Sender<LoopState>,
     /// Set by [`ChainNode::kill`]: the loop's end is then expected, not a failure to report.
     pub stopping: std::sync::atomic::AtomicBool,
+    /// The other validators' progress.
+    pub peers: crate::peers::PeerView,
+    /// Seconds from the start of a height to its block's commit.
+    pub commit_seconds: prometheus_client::metrics::histogram::Histogram,
 }
 
 impl Shared {
@@ -305,8 +331,12 @@ impl ChainNode {
                 .unwrap_or_else(|| Arc::new(AcceptAll)),
             loop_state: watch::Sender::new(LoopState::Running),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            peers: Default::default(),
+            commit_seconds: prometheus_client::metrics::histogram::Histogram::new(
+                COMMIT_SECONDS_BUCKETS.iter().copied(),
+            ),
         });
-        let mut tasks = crate::gossip::start(shared.clone(), &org, gossip_rx)
+        let mut tasks = crate::gossip::start(shared.clone(), &org, &config.listen, gossip_rx)
             .await
             .map_err(|e| StartError::Other(format!("transaction gossip: {e}")))?;
         let (engine, app) = crate::engine::app::start(shared.clone(), &config)
@@ -452,7 +482,18 @@ impl ChainNode {
             app_hash: hex::encode(tip.app_hash),
             mempool_size: self.shared.mempool.lock().expect("lock").len(),
             consensus: self.shared.loop_state.borrow().clone(),
+            peers_connected: self.shared.peers.connected(),
+            consortium_height: self
+                .shared
+                .peers
+                .consortium_height(self.shared.genesis.orgs.len()),
         }
+    }
+
+    /// Seconds from the start of each height to its commit, since this node started: a
+    /// handle onto the node's histogram, for a metrics registry.
+    pub fn commit_seconds(&self) -> prometheus_client::metrics::histogram::Histogram {
+        self.shared.commit_seconds.clone()
     }
 
     /// The consensus loop's state, observable for changes (a supervisor exits on

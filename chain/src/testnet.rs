@@ -147,6 +147,7 @@ impl TestNet {
             validator_key: self.keys[i].validator_key.clone(),
             database_url: self.db_urls[i].clone(),
             tuning: self.tuning.clone(),
+            listen: Default::default(),
             executor: None,
             pool: self.pools[i].clone(),
         }

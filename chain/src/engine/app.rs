@@ -96,7 +96,7 @@ pub(crate) async fn start(
         moniker: me.id.clone(),
         consensus: ConsensusConfig {
             p2p: P2pConfig {
-                listen_addr: parse_multiaddr(&me.p2p_addr)?,
+                listen_addr: parse_multiaddr(config.listen.p2p.as_deref().unwrap_or(&me.p2p_addr))?,
                 persistent_peers,
                 // Inbound connections are accepted before the peer is identified: with
                 // "persistent peers only", two nodes that dial each other at the same time
@@ -180,14 +180,28 @@ pub(crate) async fn start(
         synced_height: 0,
         tip,
         current: (Height(0), Round::Nil),
+        height_started: None,
         streams: PartStreams::new(64, max_stream),
         future: BTreeMap::new(),
         pending: Vec::new(),
     };
     let span = tracing::info_span!("chain", org = %me.id);
     let actor = engine.actor.clone();
+    let mut observers = tokio::task::JoinSet::new();
+    observers.spawn(super::observe::peer_heights(
+        channels.events.subscribe(),
+        app.shared.clone(),
+        app.validator_set.clone(),
+        address,
+    ));
+    observers.spawn(super::observe::connected_peers(
+        channels.net_requests.clone(),
+        app.shared.clone(),
+    ));
     let handle = tokio::spawn(tracing::Instrument::instrument(
         async move {
+            // The observers live as long as the loop (dropping the set aborts them).
+            let _observers = observers;
             let mut channels = channels;
             let shared = app.shared.clone();
             let stop = app.run(&mut channels).await;
@@ -266,6 +280,8 @@ struct App {
     synced_height: u64,
     tip: Tip,
     current: (Height, Round),
+    /// When the height in progress started, for the commit latency histogram.
+    height_started: Option<(u64, std::time::Instant)>,
     streams: PartStreams,
     /// Complete proposals for heights we have not reached yet, validated when we get there.
     future: BTreeMap<u64, Vec<AssembledProposal>>,
@@ -374,7 +390,17 @@ impl App {
         let mut pause = Duration::from_millis(100);
         for attempt in 1..=COMMIT_ATTEMPTS {
             match self.commit(certificate.clone()).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    if let Some((height, started)) = self.height_started
+                        && height == certificate.height.0
+                    {
+                        self.shared
+                            .commit_seconds
+                            .observe(started.elapsed().as_secs_f64());
+                        self.height_started = None;
+                    }
+                    return Ok(());
+                }
                 Err(CommitError::Diverged(reason)) => return Err(Stop::Diverged(reason)),
                 Err(CommitError::Other(e)) if attempt == COMMIT_ATTEMPTS => {
                     return Err(Stop::Failed(format!(
@@ -415,6 +441,9 @@ impl App {
                     reply_value,
                 } => {
                     debug!(%height, %round, %proposer, ?role, "started round");
+                    if self.current.0 != height {
+                        self.height_started = Some((height.0, std::time::Instant::now()));
+                    }
                     self.current = (height, round);
                     let values = self.started_round(height, round).await;
                     let _ = reply_value.send(values);
@@ -499,6 +528,7 @@ impl App {
                         .await;
                     if matches!(outcome, SyncedValueOutcome::Verdict(_)) {
                         self.synced_height = self.synced_height.max(height.0);
+                        self.shared.peers.certified(height.0);
                     }
                     let _ = reply.send(outcome);
                 }

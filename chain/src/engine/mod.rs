@@ -4,6 +4,7 @@
 pub(crate) mod app;
 pub mod codec;
 pub mod context;
+mod observe;
 pub mod signing;
 pub mod streaming;
 pub mod types;
