@@ -22,6 +22,7 @@ pub struct Bridge {
     pool: AnyPool,
     genesis: Genesis,
     applied: Arc<watch::Sender<u64>>,
+    rejections: Arc<crate::rejection::RejectionCounts>,
 }
 
 impl Bridge {
@@ -32,7 +33,13 @@ impl Bridge {
             pool,
             genesis,
             applied: Arc::new(watch::channel(0).0),
+            rejections: Default::default(),
         }
+    }
+
+    /// Records rejected by this node since it started, by kind.
+    pub fn rejections(&self) -> &crate::rejection::RejectionCounts {
+        &self.rejections
     }
 
     /// Reads the last applied height from the projection (after a restart).
@@ -132,6 +139,7 @@ impl Bridge {
             return Ok(block_digest(&digests));
         }
         let mut digests = Vec::with_capacity(block.txs.len());
+        let mut rejected = Vec::new();
         for (idx, t) in block.txs.iter().enumerate() {
             let mut effect = Effect::default();
             let outcome = self
@@ -150,7 +158,10 @@ impl Bridge {
             digests.push(record_digest);
             let (code, reason) = match &outcome {
                 Ok(()) => (None, None),
-                Err(r) => (Some(r.code()), Some(r.message())),
+                Err(r) => {
+                    rejected.push(r.kind());
+                    (Some(r.code()), Some(r.message()))
+                }
             };
             sqlx::query("INSERT INTO bridge_outcomes (height, idx, accepted, reason, code, effect) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(height as i64)
@@ -167,6 +178,9 @@ impl Bridge {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        for kind in rejected {
+            self.rejections.add(kind);
+        }
         self.applied.send_if_modified(|h| {
             let changed = *h < height;
             *h = (*h).max(height);

@@ -24,5 +24,5 @@ pub use records::{
     Contact, ContactAction, CrossSigningKeys, KeyClaim, KeySignatures, KeyUpload, MediaPin,
     MediaUnpin, ReadReceipt, Record, Registration, RoomAlias, RoomDirectory, RoomEvent, ToDevice,
 };
-pub use rejection::{Outcome, Rejection, RejectionKind};
+pub use rejection::{Outcome, Rejection, RejectionCounts, RejectionKind};
 pub use submit::{BridgeError, submit_record};

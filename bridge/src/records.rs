@@ -232,7 +232,8 @@ pub struct ReadReceipt {
     pub ts_ms: u64,
 }
 
-/// A Matrix PDU on the ledger, signed by the sender's organisation (DESIGN §3).
+/// A Matrix PDU on the ledger, signed by the sender's organisation (docs/architecture.md,
+/// "Ledger records").
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct RoomEvent {
     /// The PDU as canonical JSON text, with `hashes.sha256` and the org's signature; its event

@@ -91,6 +91,30 @@ impl fmt::Display for RejectionKind {
 }
 
 /// A record's rejection: its kind and what a person reads.
+/// How many records of each kind this node has seen rejected since it started, for its
+/// metrics (the outcomes themselves are in `bridge_outcomes`).
+#[derive(Debug, Default)]
+pub struct RejectionCounts([std::sync::atomic::AtomicU64; RejectionKind::ALL.len()]);
+
+impl RejectionCounts {
+    /// Counts one rejected record.
+    pub fn add(&self, kind: RejectionKind) {
+        self.0[Self::slot(kind)].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Records of `kind` rejected so far.
+    pub fn get(&self, kind: RejectionKind) -> u64 {
+        self.0[Self::slot(kind)].load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn slot(kind: RejectionKind) -> usize {
+        RejectionKind::ALL
+            .iter()
+            .position(|k| *k == kind)
+            .expect("every kind is in ALL")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct Rejection {

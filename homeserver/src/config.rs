@@ -213,6 +213,34 @@ pub struct Config {
     pub chain_dir: Option<String>,
     /// The media repository.
     pub media: MediaConfig,
+    /// Address of the Prometheus listener (`GET /metrics`), apart from the client port;
+    /// off when unset.
+    pub metrics_listen: Option<SocketAddr>,
+    /// How log lines are written: `plain` text, or one JSON object per line.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable text.
+    #[default]
+    Plain,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "plain" => Ok(Self::Plain),
+            "json" => Ok(Self::Json),
+            other => Err(format!("unknown log format `{other}` (plain or json)")),
+        }
+    }
 }
 
 impl Default for Config {
@@ -232,6 +260,8 @@ impl Default for Config {
             default_room_version: "11".to_owned(),
             chain_dir: None,
             media: MediaConfig::default(),
+            metrics_listen: None,
+            log_format: LogFormat::default(),
         }
     }
 }
@@ -309,6 +339,12 @@ impl Config {
         }
         if let Some(v) = get("CONSORT_MAX_BODY_BYTES") {
             self.max_body_bytes = parse("CONSORT_MAX_BODY_BYTES", v)?;
+        }
+        if let Some(v) = get("CONSORT_METRICS_LISTEN") {
+            self.metrics_listen = Some(parse("CONSORT_METRICS_LISTEN", v)?);
+        }
+        if let Some(v) = get("CONSORT_LOG_FORMAT") {
+            self.log_format = parse("CONSORT_LOG_FORMAT", v)?;
         }
         if let Some(v) = get("CONSORT_MEDIA_MAX_UPLOAD_BYTES") {
             self.media.max_upload_bytes = parse("CONSORT_MEDIA_MAX_UPLOAD_BYTES", v)?;
@@ -441,6 +477,31 @@ mod tests {
             let config: Config = toml::from_str(bad).expect("valid toml");
             assert!(config.validate().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn metrics_and_log_settings() {
+        let mut config: Config =
+            toml::from_str("metrics_listen = \"0.0.0.0:9090\"\nlog_format = \"json\"\n")
+                .expect("valid toml");
+        assert_eq!(config.metrics_listen, Some(([0, 0, 0, 0], 9090).into()));
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(Config::default().metrics_listen, None);
+        assert_eq!(Config::default().log_format, LogFormat::Plain);
+        config
+            .apply_env(|name| match name {
+                "CONSORT_METRICS_LISTEN" => Some("127.0.0.1:9191".into()),
+                "CONSORT_LOG_FORMAT" => Some("plain".into()),
+                _ => None,
+            })
+            .expect("valid env");
+        assert_eq!(config.metrics_listen, Some(([127, 0, 0, 1], 9191).into()));
+        assert_eq!(config.log_format, LogFormat::Plain);
+        assert!(toml::from_str::<Config>("log_format = \"yaml\"\n").is_err());
+        let err = Config::default()
+            .apply_env(|name| (name == "CONSORT_LOG_FORMAT").then(|| "yaml".into()))
+            .expect_err("unknown format");
+        assert!(err.to_string().contains("CONSORT_LOG_FORMAT"), "{err}");
     }
 
     #[test]

@@ -21,11 +21,17 @@ pub struct Node {
     pub state: Arc<AppState>,
     /// The ledger node, when part of a consortium.
     pub chain: Option<Arc<ChainNode>>,
+    /// Where `GET /metrics` is served, when `metrics_listen` is set.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    metrics_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Node {
     /// Stops the ledger node (the HTTP server stops with its own shutdown signal).
     pub async fn stop(&self) {
+        if let Some(task) = &self.metrics_task {
+            task.abort();
+        }
         if let Some(chain) = &self.chain {
             chain.stop().await;
         }
@@ -74,10 +80,30 @@ pub async fn start(config: Config) -> anyhow::Result<Node> {
             (ledger.clone(), Some(node), Some(ledger))
         }
     };
+    let metrics_listen = config.metrics_listen;
     let (router, state) = build_app(config, db, ledger, rooms)?;
+    let (metrics_addr, metrics_task) = match metrics_listen {
+        None => (None, None),
+        Some(address) => {
+            let listener = tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("binding metrics_listen {address}"))?;
+            let bound = listener.local_addr()?;
+            let app = crate::api::metrics::router(state.clone());
+            let task = tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+            tracing::info!(address = %bound, "metrics listening");
+            (Some(bound), Some(task))
+        }
+    };
     Ok(Node {
         router,
         state,
         chain,
+        metrics_addr,
+        metrics_task,
     })
 }

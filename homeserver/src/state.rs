@@ -48,6 +48,8 @@ pub struct AppState {
     pub unread: UnreadCache,
     /// The media repository.
     pub media: Media,
+    /// The node's Prometheus metrics.
+    pub metrics: Arc<crate::services::metrics::Metrics>,
 }
 
 impl AppState {
@@ -61,8 +63,10 @@ impl AppState {
         let server_name = OwnedServerName::try_from(config.server_name.as_str())
             .map_err(|e| ConfigError::Invalid(format!("server_name: {e}")))?;
         let media = Media::open(&config, &db.pool, chain.as_deref())?;
+        let metrics = Arc::new(crate::services::metrics::Metrics::new(chain.as_deref()));
         Ok(Self {
             media,
+            metrics,
             login_limiter: RateLimiter::new(config.rate_limits.login),
             register_limiter: RateLimiter::new(config.rate_limits.register),
             server_name,

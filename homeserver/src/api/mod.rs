@@ -6,6 +6,8 @@ pub mod client;
 pub mod consort;
 pub mod json_body;
 pub mod media;
+pub mod metrics;
+pub mod observe;
 pub mod panic_net;
 pub mod router;
 pub mod ruma_wrapper;

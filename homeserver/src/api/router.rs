@@ -145,12 +145,25 @@ pub fn router(state: Arc<AppState>) -> Router {
             consort::ledger_status::PATH,
             get(consort::ledger_status::ledger_status_route),
         )
+        .route(
+            consort::health::HEALTH_PATH,
+            get(consort::health::health_route),
+        )
+        .route(
+            consort::health::READY_PATH,
+            get(consort::health::ready_route),
+        )
         .nest(consort::contacts::PREFIX, contacts_routes())
+        .route_layer(axum::middleware::from_fn(super::observe::remember_endpoint))
         .fallback(|| async { Error::unrecognized() })
         .method_not_allowed_fallback(|| async { Error::method_not_allowed() })
         .layer(cors())
         .layer(axum::middleware::from_fn(options_answer_json))
         .layer(axum::middleware::from_fn(close_after_unread_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::observe::observe,
+        ))
         .with_state(state)
 }
 

@@ -12,6 +12,7 @@ mod admin;
 mod chain;
 mod devnet;
 mod genesis_policy;
+pub mod logging;
 mod serve;
 mod verify;
 
@@ -52,18 +53,23 @@ enum Command {
 /// Parses the command line, sets up logging and runs the chosen command.
 pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,consort=info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // A node's configuration names its log format, so it is read before logging starts.
+    let serve_config = match &cli.command {
+        Command::Serve(args) => Some(crate::config::Config::load(args.config.as_deref())?),
+        _ => None,
+    };
+    let dial_failures = logging::init(
+        serve_config
+            .as_ref()
+            .map(|c| c.log_format)
+            .unwrap_or_default(),
+    );
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
+        dial_failures.report_periodically();
         match cli.command {
             Command::Chain(cmd) => chain::run(cmd).await,
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(_) => serve::run(serve_config.expect("read above")).await,
             Command::Admin(cmd) => admin::run(cmd).await,
             Command::Devnet(args) => devnet::run(args).await,
             Command::Verify(args) => verify::run(args).await,

@@ -15,9 +15,9 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
 }
 
-/// Runs the node: with its ledger when `chain_dir` is configured, else alone.
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let config = Config::load(args.config.as_deref())?;
+/// Runs the node (its configuration read from [`ServeArgs`]): with its ledger when
+/// `chain_dir` is configured, else alone; until Ctrl-C or SIGTERM (a supervisor's stop).
+pub async fn run(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
     let listener = TcpListener::bind(listen).await?;
     let node = crate::node::start(config).await?;
@@ -27,9 +27,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         consortium = node.chain.is_some(),
         "homeserver listening"
     );
-    let server = crate::serve(listener, node.router.clone(), async {
-        let _ = tokio::signal::ctrl_c().await;
-    });
+    let server = crate::serve(listener, node.router.clone(), stop_signal());
     // A consensus loop that ended for good ends the process, non-zero, so that a supervisor
     // (systemd, Kubernetes) restarts it; a halted one (diverged state) keeps serving reads.
     let failed = async {
@@ -47,6 +45,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     node.stop().await;
     Ok(())
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, which Kubernetes and systemd send to stop.
+async fn stop_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminated = async {
+        match term.as_mut() {
+            Some(term) => {
+                term.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminated => {}
+    }
+    tracing::info!("stopping");
 }
 
 /// Resolves with the reason once the consensus loop has failed.

@@ -95,6 +95,11 @@ impl ChainLedger {
         *self.bridge.watch_applied().borrow()
     }
 
+    /// Records this node rejected since it started, by kind (for its metrics).
+    pub fn rejections(&self) -> &consort_bridge::RejectionCounts {
+        self.bridge.rejections()
+    }
+
     /// The hash of the transaction at (height, index), hex, when the node holds the block.
     pub async fn tx_hash_at(&self, height: u64, index: u32) -> Result<Option<String>, LedgerError> {
         let block = self

@@ -10,6 +10,7 @@ pub mod event_proof;
 pub mod key_backup;
 pub mod keys;
 pub mod media;
+pub mod metrics;
 pub mod notifier;
 pub mod presence;
 pub mod push_rules;

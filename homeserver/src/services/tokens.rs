@@ -1,7 +1,8 @@
 //! Pagination and `/sync` tokens. A sync token is `s{height}_{local}_{typing}`: the last
-//! ledger block applied (so every node answers the same history the same way, DESIGN §4),
-//! the org-local stream value and the typing serial. A timeline token is `t{pos}`: a ledger
-//! position between two events. Either may be given to `/messages`.
+//! ledger block applied (so every node answers the same history the same way;
+//! docs/architecture.md, "Positions and sync tokens"), the org-local stream value and the
+//! typing serial. A timeline token is `t{pos}`: a ledger position between two events. Either
+//! may be given to `/messages`.
 
 use consort_bridge::position::end_of;
 

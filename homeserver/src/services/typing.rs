@@ -1,6 +1,6 @@
-//! Typing notifications: ephemeral, kept in memory and off the ledger (DESIGN §3), so they
-//! reach the users of this node only. Every change takes the next serial; a `/sync` token
-//! carries the serial it has seen.
+//! Typing notifications: ephemeral, kept in memory and off the ledger (docs/architecture.md,
+//! "What stays off the ledger"), so they reach the users of this node only. Every change takes
+//! the next serial; a `/sync` token carries the serial it has seen.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;

@@ -423,5 +423,36 @@ async fn devnet_keeps_going_when_a_node_is_killed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(seen, "the message reached org2");
+
+    // The others keep trying to reach org3, quietly: one WARN line per unreachable peer a
+    // minute, not the consensus network's ERROR line per dial attempt.
+    let lines = |k: usize| {
+        std::fs::read_to_string(dir.path().join(format!("org{k}/node.log")))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    // The first report is due within the reporter's 5 s tick of the first failure.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let before = [lines(1), lines(2), lines(4)];
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let after = [lines(1), lines(2), lines(4)];
+    for (k, (b, a)) in [1, 2, 4].into_iter().zip(before.into_iter().zip(after)) {
+        let log = std::fs::read_to_string(dir.path().join(format!("org{k}/node.log"))).unwrap();
+        assert!(
+            a - b <= 3,
+            "org{k}'s log grew by {} lines in 30 s with org3 down:\n{log}",
+            a - b
+        );
+        assert!(
+            log.contains("cannot reach a peer of the consortium"),
+            "org{k} does not say it cannot reach org3:\n{log}"
+        );
+        assert!(
+            !log.lines()
+                .any(|l| l.contains("ERROR") && l.contains("dial")),
+            "org{k} logs dial failures as errors:\n{log}"
+        );
+    }
     stop(child).await;
 }

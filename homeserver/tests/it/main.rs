@@ -11,6 +11,7 @@ mod browser;
 mod client;
 mod consortium;
 mod contacts;
+mod deploy;
 mod devices;
 mod devnet;
 mod endpoints;

@@ -58,7 +58,9 @@ pub async fn sync_events_route(
         full_state: r.full_state,
         timeout: r.timeout.unwrap_or(Duration::ZERO),
     };
+    let long_poll = (!req.timeout.is_zero()).then(|| state.metrics.long_poll());
     let result = sync(&state, sender, &req).await?;
+    drop(long_poll);
     let mut response = sync_events::v3::Response::new(result.next_batch.to_string());
     response.rooms = result.rooms;
     response.account_data = result.account_data;

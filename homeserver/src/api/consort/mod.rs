@@ -3,6 +3,7 @@
 
 pub mod contacts;
 pub mod event_proof;
+pub mod health;
 pub mod key_history;
 pub mod ledger_status;
 

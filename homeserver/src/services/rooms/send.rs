@@ -1,6 +1,7 @@
 //! Sending room events: build the PDU against the room's current state, sign it with the
 //! organisation's key, check it the way every node will, submit it and answer once it is
-//! committed and applied (DESIGN §4) — so an acknowledged event is never lost.
+//! committed and applied (docs/architecture.md, "The life of a write") — so an acknowledged
+//! event is never lost.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
