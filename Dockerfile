@@ -42,7 +42,8 @@ COPY --from=build /usr/local/bin/consort /usr/local/bin/consort
 USER 10001
 WORKDIR /data
 EXPOSE 8008 9090 26656 26657
-# `consort serve` stops cleanly (consensus WAL flushed, block in hand finished) on SIGINT.
+# `consort serve` stops cleanly (consensus WAL flushed, block in hand finished) on SIGINT and
+# SIGTERM alike; SIGINT is what it has always handled.
 STOPSIGNAL SIGINT
 ENTRYPOINT ["consort"]
 CMD ["serve", "--config", "/etc/consort/homeserver.toml"]
