@@ -17,6 +17,7 @@ pub mod peers;
 pub mod proof;
 pub mod proof_json;
 pub mod store;
+pub mod test_postgres;
 pub mod testnet;
 pub mod tx;
 

@@ -43,10 +43,9 @@ pub struct TestNet {
     tuning: Tuning,
 }
 
-/// Base URL of the test PostgreSQL server (`CONSORT_TEST_POSTGRES`).
+/// Base URL of the test PostgreSQL server (see [`crate::test_postgres`]).
 pub fn pg_base() -> String {
-    std::env::var("CONSORT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+    crate::test_postgres::base_url()
 }
 
 /// Creates a fresh PostgreSQL database and returns its URL and name.

@@ -48,8 +48,7 @@ pub struct TestServer {
 }
 
 fn postgres_base() -> String {
-    std::env::var("CONSORT_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+    consort_chain::testnet::pg_base()
 }
 
 fn relaxed() -> RateLimit {
