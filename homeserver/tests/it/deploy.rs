@@ -387,3 +387,105 @@ async fn readiness_is_false_while_a_restarted_node_catches_up() {
     );
     c.shutdown().await;
 }
+
+/// `consort serve` with `log_format = "json"`: every line is a JSON object, a request's lines
+/// carry its id (the client's `X-Request-Id`, echoed back, or one the node makes up), and
+/// SIGTERM (what Kubernetes sends) stops the node cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_logs_json_lines_with_request_ids_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = consort_chain::local::free_port().expect("port");
+    let config = dir.path().join("homeserver.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "server_name = \"json.localhost\"\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\nlog_format = \"json\"\n",
+            dir.path().display()
+        ),
+    )
+    .expect("config");
+    let log_path = dir.path().join("stderr.log");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_consort"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info,consort_homeserver=debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).expect("log file"))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("consort serve starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..600 {
+        if let Ok(r) = http.get(format!("{base}/_consort/health")).send().await
+            && r.status() == StatusCode::OK
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        up,
+        "{}",
+        std::fs::read_to_string(&log_path).unwrap_or_default()
+    );
+    let (status, v) = ready(&base).await;
+    assert_eq!((status, &v["ready"]), (StatusCode::OK, &json!(true)), "{v}");
+
+    let given = http
+        .get(format!("{base}/_matrix/client/versions"))
+        .header("x-request-id", "test-req-42")
+        .send()
+        .await
+        .expect("versions");
+    assert_eq!(given.headers()["x-request-id"], "test-req-42");
+    let made_up = http
+        .get(format!("{base}/_matrix/client/versions"))
+        .send()
+        .await
+        .expect("versions");
+    let id = made_up.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
+
+    let pid = nix::unistd::Pid::from_raw(child.id().expect("pid") as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("stops within 30 s of SIGTERM")
+        .expect("exit status");
+    let log = std::fs::read_to_string(&log_path).expect("log");
+    assert!(exit.success(), "{exit}: {log}");
+
+    let lines: Vec<Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["timestamp"].is_string() && l["level"].is_string())
+    );
+    let answered = |id: &str| {
+        lines.iter().any(|l| {
+            l["fields"]["message"] == "answered"
+                && l["span"]["name"] == "request"
+                && l["span"]["id"] == id
+                && l["span"]["path"] == "/_matrix/client/versions"
+        })
+    };
+    assert!(answered("test-req-42"), "{log}");
+    assert!(answered(&id), "{log}");
+    assert!(
+        lines.iter().any(|l| l["fields"]["message"] == "stopping"),
+        "{log}"
+    );
+}
