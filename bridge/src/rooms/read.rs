@@ -88,6 +88,49 @@ pub async fn page(
     )
 }
 
+/// Up to `limit` events of a room below position `end`, nearest to `ts` (Unix ms) in one
+/// direction: at or after it, oldest first, when `forwards`; at or before it, newest first,
+/// otherwise. `after` continues a previous page from its last `(origin_server_ts, pos)`.
+pub async fn near_timestamp(
+    pool: &AnyPool,
+    room_id: &str,
+    (ts, forwards): (i64, bool),
+    end: i64,
+    after: Option<(i64, i64)>,
+    limit: i64,
+) -> Result<Vec<(i64, StoredEvent)>, StoreError> {
+    let (cmp, order, next) = if forwards {
+        (">=", "ASC", ">")
+    } else {
+        ("<=", "DESC", "<")
+    };
+    let (last_ts, last_pos) = after.unwrap_or(if forwards {
+        (i64::MIN, i64::MIN)
+    } else {
+        (i64::MAX, i64::MAX)
+    });
+    let sql = format!(
+        "SELECT {COLUMNS}, origin_server_ts FROM bridge_room_events \
+         WHERE room_id = $1 AND origin_server_ts {cmp} $2 AND pos < $3 \
+         AND (origin_server_ts {next} $4 OR (origin_server_ts = $4 AND pos {next} $5)) \
+         ORDER BY origin_server_ts {order}, pos {order} LIMIT $6"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(room_id)
+        .bind(ts)
+        .bind(end)
+        .bind(last_ts)
+        .bind(last_pos)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+    let found = rows
+        .iter()
+        .map(|r| Ok((r.try_get::<i64, _>("origin_server_ts")?, from_row(r)?)))
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(found)
+}
+
 /// The room's state just before position `before`: the latest event of each (type, key)
 /// with a smaller position.
 pub async fn state_at(

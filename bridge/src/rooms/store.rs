@@ -246,8 +246,9 @@ pub async fn insert_event(
         .flatten();
     sqlx::query(
         "INSERT INTO bridge_room_events \
-         (event_id, room_id, height, idx, event_type, state_key, sender, depth, json, pos, membership) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+         (event_id, room_id, height, idx, event_type, state_key, sender, depth, json, pos, membership, \
+          origin_server_ts) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(pdu.event_id.as_str())
     .bind(pdu.room.as_str())
@@ -260,6 +261,7 @@ pub async fn insert_event(
     .bind(&pdu.json)
     .bind(pos)
     .bind(membership.clone())
+    .bind(i64::try_from(pdu.origin_server_ts_ms()).unwrap_or(i64::MAX))
     .execute(&mut *conn)
     .await?;
     if let Some(key) = &pdu.state_key {

@@ -16,6 +16,7 @@ mod devices;
 mod devnet;
 mod endpoints;
 mod integrity;
+mod jump_to_date;
 mod key_backup;
 mod keys;
 mod media;

@@ -22,6 +22,7 @@ pub mod state;
 pub mod sync;
 pub mod tag;
 pub mod third_party;
+pub mod timestamp;
 pub mod to_device;
 pub mod typing;
 pub mod user_directory;
