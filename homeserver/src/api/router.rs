@@ -307,6 +307,7 @@ fn matrix_routes() -> Routes {
     // Rooms, timelines and /sync (on the ledger).
     r.add::<c::room::create_room::v3::Request, _, _>(client::room::create_room_route);
     r.add::<c::room::get_room_event::v3::Request, _, _>(client::room::get_room_event_route);
+    r.add::<c::space::get_hierarchy::v1::Request, _, _>(client::space::hierarchy_route);
     r.add::<c::room::get_event_by_timestamp::v1::Request, _, _>(
         client::timestamp::timestamp_to_event_route,
     );

@@ -28,6 +28,7 @@ mod reports;
 mod rooms;
 mod rooms_bad_input;
 mod rooms_features;
+mod spaces;
 mod spec_bodies;
 mod spec_fuzz;
 mod third_party;

@@ -18,6 +18,7 @@ pub mod receipt;
 pub mod report;
 pub mod room;
 pub mod session;
+pub mod space;
 pub mod state;
 pub mod sync;
 pub mod tag;
