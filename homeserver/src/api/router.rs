@@ -122,6 +122,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route(media::gateway::PATH, get(media::gateway::block_route))
         .route(
+            client::openid::USERINFO_PATH,
+            get(client::openid::userinfo_route),
+        )
+        .route(
             "/_synapse/admin/v1/users/{user}/contacts",
             get(admin::contacts::user_contacts_route),
         )
@@ -308,6 +312,9 @@ fn matrix_routes() -> Routes {
     r.add::<c::room::create_room::v3::Request, _, _>(client::room::create_room_route);
     r.add::<c::room::get_room_event::v3::Request, _, _>(client::room::get_room_event_route);
     r.add::<c::space::get_hierarchy::v1::Request, _, _>(client::space::hierarchy_route);
+    r.add::<c::account::request_openid_token::v3::Request, _, _>(
+        client::openid::request_token_route,
+    );
     r.add::<c::room::get_event_by_timestamp::v1::Request, _, _>(
         client::timestamp::timestamp_to_event_route,
     );

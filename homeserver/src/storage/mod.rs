@@ -6,6 +6,7 @@ pub mod devices;
 pub mod filters;
 pub mod forgotten;
 pub mod local_stream;
+pub mod openid_tokens;
 pub mod private_receipts;
 pub mod send_txns;
 pub mod tokens;

@@ -23,6 +23,7 @@ mod media;
 mod media_kubo;
 mod mutual_rooms;
 mod nio;
+mod openid;
 mod profile_filter;
 mod reports;
 mod rooms;

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod membership;
 pub mod message;
 pub mod mutual_rooms;
+pub mod openid;
 pub mod presence;
 pub mod profile;
 pub mod push;
