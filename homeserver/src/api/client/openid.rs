@@ -35,7 +35,7 @@ pub async fn request_token_route(
 ) -> RouteResult<request_openid_token::v3::Response> {
     let sender = body.sender()?;
     if body.body.user_id != sender.user_id {
-        return Err(Error::forbidden("Cannot request tokens for other users.").into());
+        return Err(Error::forbidden("Cannot request tokens for other users."));
     }
     let token = new_access_token();
     let now = now_ms();
