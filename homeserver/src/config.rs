@@ -218,7 +218,59 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// How log lines are written: `plain` text, or one JSON object per line.
     pub log_format: LogFormat,
+    /// Addresses (CIDR ranges) this node refuses to send requests to on a user's behalf
+    /// (push gateways): by default loopback, private, link-local and reserved ranges, so
+    /// that a pusher cannot reach a consortium's internal services.
+    pub ip_range_blacklist: Vec<String>,
+    /// Ranges allowed even when blacklisted (e.g. `127.0.0.1/32` for a local push gateway).
+    pub ip_range_whitelist: Vec<String>,
 }
+
+/// Where requests made for users (push gateways) may go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundRanges {
+    /// Refused ranges.
+    pub blacklist: Vec<ipnet::IpNet>,
+    /// Allowed even when refused.
+    pub whitelist: Vec<ipnet::IpNet>,
+}
+
+impl OutboundRanges {
+    /// Whether a request may go to `ip`.
+    pub fn allows(&self, ip: std::net::IpAddr) -> bool {
+        // An IPv4 address written as IPv6 (`::ffff:a.b.c.d`) is judged as IPv4.
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        self.whitelist.iter().any(|n| n.contains(&ip))
+            || !self.blacklist.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// Synapse's recommended `ip_range_blacklist`.
+pub const DEFAULT_IP_RANGE_BLACKLIST: [&str; 20] = [
+    "127.0.0.0/8",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "192.0.0.0/24",
+    "169.254.0.0/16",
+    "192.88.99.0/24",
+    "198.18.0.0/15",
+    "192.0.2.0/24",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+    "224.0.0.0/4",
+    "0.0.0.0/8",
+    "::1/128",
+    "fe80::/10",
+    "fc00::/7",
+    "2001:db8::/32",
+    "ff00::/8",
+    "fec0::/10",
+];
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,6 +314,11 @@ impl Default for Config {
             media: MediaConfig::default(),
             metrics_listen: None,
             log_format: LogFormat::default(),
+            ip_range_blacklist: DEFAULT_IP_RANGE_BLACKLIST
+                .iter()
+                .map(|r| (*r).to_owned())
+                .collect(),
+            ip_range_whitelist: Vec::new(),
         }
     }
 }
@@ -385,6 +442,7 @@ impl Config {
         if self.max_body_bytes == 0 {
             return Err(ConfigError::Invalid("max_body_bytes must be > 0".into()));
         }
+        self.outbound_ranges()?;
         if self.media.max_upload_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "media.max_upload_bytes must be > 0".into(),
@@ -424,6 +482,23 @@ impl Config {
                 self.data_dir.trim_end_matches('/')
             ),
         }
+    }
+
+    /// `ip_range_blacklist` and `ip_range_whitelist`, parsed.
+    pub fn outbound_ranges(&self) -> Result<OutboundRanges, ConfigError> {
+        let parse = |name: &str, ranges: &[String]| {
+            ranges
+                .iter()
+                .map(|r| {
+                    r.parse::<ipnet::IpNet>()
+                        .map_err(|e| ConfigError::Invalid(format!("{name}: `{r}`: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(OutboundRanges {
+            blacklist: parse("ip_range_blacklist", &self.ip_range_blacklist)?,
+            whitelist: parse("ip_range_whitelist", &self.ip_range_whitelist)?,
+        })
     }
 
     /// The base URL clients should use.
@@ -502,6 +577,42 @@ mod tests {
             .apply_env(|name| (name == "CONSORT_LOG_FORMAT").then(|| "yaml".into()))
             .expect_err("unknown format");
         assert!(err.to_string().contains("CONSORT_LOG_FORMAT"), "{err}");
+    }
+
+    #[test]
+    fn outbound_ranges_refuse_internal_addresses_unless_allowed() {
+        let ranges = Config::default().outbound_ranges().expect("defaults parse");
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.9",
+            "169.254.1.1",
+            "::1",
+            "::ffff:10.0.0.1",
+            "fd00::1",
+        ] {
+            assert!(!ranges.allows(internal.parse().unwrap()), "{internal}");
+        }
+        for public in ["8.8.8.8", "2606:4700::1111"] {
+            assert!(ranges.allows(public.parse().unwrap()), "{public}");
+        }
+        let config = Config {
+            ip_range_whitelist: vec!["127.0.0.1/32".into()],
+            ..Config::default()
+        };
+        let ranges = config.outbound_ranges().expect("parse");
+        assert!(ranges.allows("127.0.0.1".parse().unwrap()));
+        assert!(!ranges.allows("127.0.0.2".parse().unwrap()));
+        let bad = Config {
+            ip_range_blacklist: vec!["10.0.0.0/33".into()],
+            ..Config::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("ip_range_blacklist")
+        );
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub fn build_app(
 ) -> anyhow::Result<(Router, Arc<AppState>)> {
     let state = Arc::new(AppState::new(config, db, ledger, chain)?);
     services::media::janitor::spawn(&state);
+    services::pusher::spawn(&state);
     Ok((api::router::router(state.clone()), state))
 }
 

@@ -226,6 +226,14 @@ fn write_config(
     config.listen = ([127, 0, 0, 1], port).into();
     config.registration = registration;
     config.media.peers = peers;
+    // A local consortium's push gateway (e.g. a developer's) runs on this machine.
+    if !config
+        .ip_range_whitelist
+        .iter()
+        .any(|r| r == "127.0.0.1/32")
+    {
+        config.ip_range_whitelist.push("127.0.0.1/32".to_owned());
+    }
     std::fs::write(&path, toml::to_string(&config)?)?;
     Ok(Org {
         id: id.to_owned(),

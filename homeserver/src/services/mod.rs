@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod notifier;
 pub mod presence;
 pub mod push_rules;
+pub mod pusher;
 pub mod rate_limit;
 pub mod registration_ledger;
 pub mod reports;

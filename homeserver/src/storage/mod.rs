@@ -8,6 +8,7 @@ pub mod forgotten;
 pub mod local_stream;
 pub mod openid_tokens;
 pub mod private_receipts;
+pub mod pushers;
 pub mod send_txns;
 pub mod tokens;
 pub mod users;

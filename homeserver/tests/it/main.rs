@@ -25,6 +25,7 @@ mod mutual_rooms;
 mod nio;
 mod openid;
 mod profile_filter;
+mod push;
 mod reports;
 mod rooms;
 mod rooms_bad_input;

@@ -15,6 +15,7 @@ pub mod openid;
 pub mod presence;
 pub mod profile;
 pub mod push;
+pub mod pusher;
 pub mod receipt;
 pub mod report;
 pub mod room;

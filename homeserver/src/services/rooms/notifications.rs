@@ -27,6 +27,8 @@ pub struct Verdict {
     pub notify: bool,
     /// A highlight (mention, keyword).
     pub highlight: bool,
+    /// A sound to play (push gateways send these at high priority).
+    pub sound: bool,
 }
 
 /// Unread notification and highlight counts of a room.
@@ -90,6 +92,9 @@ pub async fn verdict(
                 Action::SetTweak(Tweak::Highlight(HighlightTweakValue::Yes))
             )
         }),
+        sound: actions
+            .iter()
+            .any(|a| matches!(a, Action::SetTweak(Tweak::Sound(_)))),
     })
 }
 
