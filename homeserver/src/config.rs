@@ -224,6 +224,9 @@ pub struct Config {
     pub ip_range_blacklist: Vec<String>,
     /// Ranges allowed even when blacklisted (e.g. `127.0.0.1/32` for a local push gateway).
     pub ip_range_whitelist: Vec<String>,
+    /// Lifetime of an access token issued with a refresh token (clients that ask for one), in
+    /// milliseconds; other access tokens do not expire.
+    pub refreshable_access_token_lifetime_ms: u64,
 }
 
 /// Where requests made for users (push gateways) may go.
@@ -319,6 +322,7 @@ impl Default for Config {
                 .map(|r| (*r).to_owned())
                 .collect(),
             ip_range_whitelist: Vec::new(),
+            refreshable_access_token_lifetime_ms: 5 * 60 * 1000,
         }
     }
 }
@@ -397,6 +401,10 @@ impl Config {
         if let Some(v) = get("CONSORT_MAX_BODY_BYTES") {
             self.max_body_bytes = parse("CONSORT_MAX_BODY_BYTES", v)?;
         }
+        if let Some(v) = get("CONSORT_REFRESHABLE_ACCESS_TOKEN_LIFETIME_MS") {
+            self.refreshable_access_token_lifetime_ms =
+                parse("CONSORT_REFRESHABLE_ACCESS_TOKEN_LIFETIME_MS", v)?;
+        }
         if let Some(v) = get("CONSORT_METRICS_LISTEN") {
             self.metrics_listen = Some(parse("CONSORT_METRICS_LISTEN", v)?);
         }
@@ -443,6 +451,11 @@ impl Config {
             return Err(ConfigError::Invalid("max_body_bytes must be > 0".into()));
         }
         self.outbound_ranges()?;
+        if self.refreshable_access_token_lifetime_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "refreshable_access_token_lifetime_ms must be > 0".into(),
+            ));
+        }
         if self.media.max_upload_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "media.max_upload_bytes must be > 0".into(),

@@ -144,6 +144,18 @@ impl Error {
         )
     }
 
+    /// 401 `M_UNKNOWN_TOKEN` with `soft_logout`: the access token expired; the client
+    /// refreshes it (or logs in again on the same device) without losing its session.
+    pub fn soft_logout() -> Self {
+        let mut data = UnknownTokenErrorData::new();
+        data.soft_logout = true;
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorKind::UnknownToken(data),
+            "Access token has expired",
+        )
+    }
+
     /// 413 `M_TOO_LARGE`.
     pub fn too_large(limit: usize) -> Self {
         Self::new(

@@ -236,6 +236,7 @@ fn matrix_routes() -> Routes {
     );
     r.add::<c::session::get_login_types::v3::Request, _, _>(client::session::get_login_types_route);
     r.add::<c::session::login::v3::Request, _, _>(client::session::login_route);
+    r.add::<c::session::refresh_token::v3::Request, _, _>(client::session::refresh_route);
     r.add::<c::session::logout::v3::Request, _, _>(client::session::logout_route);
     r.add::<c::session::logout_all::v3::Request, _, _>(client::session::logout_all_route);
     r.add::<c::account::whoami::v3::Request, _, _>(client::account::whoami_route);

@@ -186,17 +186,28 @@ pub async fn check_login(state: &AppState, user_id: &UserId, password: String) -
     Ok(user)
 }
 
-/// Opens a session: creates (or reuses) the device and issues a fresh access token for it,
-/// revoking the device's older tokens. Returns `(device_id, access_token)`.
+/// A session just opened: the device, its access token and, when asked for, a refresh token
+/// with the access token's lifetime.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The device.
+    pub device_id: String,
+    /// Its access token.
+    pub access_token: String,
+    /// `(refresh token, access token lifetime)`, for clients that asked for one.
+    pub refresh: Option<(String, std::time::Duration)>,
+}
+
+/// Opens a session: creates (or reuses) the device and issues a fresh access token for it
+/// (expiring, with a refresh token, when `refreshable`), revoking the device's older tokens.
 pub async fn open_session(
     state: &AppState,
     user_id: &UserId,
     device_id: Option<String>,
-    display_name: Option<&str>,
-    ip: Option<&str>,
-) -> Result<(String, String)> {
+    (display_name, ip): (Option<&str>, Option<&str>),
+    refreshable: bool,
+) -> Result<Session> {
     let device_id = device_id.unwrap_or_else(credentials::new_device_id);
-    let token = credentials::new_access_token();
     let now = now_ms();
     let mut tx = state.db.pool.begin().await?;
     devices::upsert(
@@ -209,16 +220,84 @@ pub async fn open_session(
     )
     .await?;
     tokens::delete_for_device(&mut *tx, user_id.as_str(), &device_id).await?;
-    tokens::insert(
-        &mut *tx,
-        &credentials::token_digest(&token),
-        user_id.as_str(),
-        &device_id,
+    let (access_token, refresh) = issue_tokens(
+        &mut tx,
+        state,
+        (user_id.as_str(), &device_id),
+        refreshable,
         now,
     )
     .await?;
     tx.commit().await?;
-    Ok((device_id, token))
+    Ok(Session {
+        device_id,
+        access_token,
+        refresh,
+    })
+}
+
+/// Exchanges a refresh token (once) for a new access token and refresh token of the same
+/// device, revoking the device's older tokens; 401 `M_UNKNOWN_TOKEN` for one unknown or
+/// already used.
+pub async fn refresh_session(state: &AppState, refresh_token: &str) -> Result<Session> {
+    let now = now_ms();
+    let mut tx = state.db.pool.begin().await?;
+    let Some(owner) =
+        tokens::take_refresh(&mut tx, &credentials::token_digest(refresh_token)).await?
+    else {
+        return Err(Error::unknown_token());
+    };
+    tokens::delete_for_device(&mut *tx, &owner.user_id, &owner.device_id).await?;
+    let (access_token, refresh) = issue_tokens(
+        &mut tx,
+        state,
+        (&owner.user_id, &owner.device_id),
+        true,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Session {
+        device_id: owner.device_id,
+        access_token,
+        refresh,
+    })
+}
+
+async fn issue_tokens(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    state: &AppState,
+    owner: (&str, &str),
+    refreshable: bool,
+    now: i64,
+) -> Result<(String, Option<(String, std::time::Duration)>)> {
+    let access_token = credentials::new_access_token();
+    let lifetime =
+        std::time::Duration::from_millis(state.config.refreshable_access_token_lifetime_ms);
+    let expires = refreshable.then(|| now + lifetime.as_millis() as i64);
+    tokens::insert_kind(
+        &mut **tx,
+        &credentials::token_digest(&access_token),
+        owner,
+        now,
+        tokens::TokenKind::Access(expires),
+    )
+    .await?;
+    let refresh = if refreshable {
+        let refresh_token = credentials::new_access_token();
+        tokens::insert_kind(
+            &mut **tx,
+            &credentials::token_digest(&refresh_token),
+            owner,
+            now,
+            tokens::TokenKind::Refresh,
+        )
+        .await?;
+        Some((refresh_token, lifetime))
+    } else {
+        None
+    };
+    Ok((access_token, refresh))
 }
 
 /// Deletes devices and their tokens, in one transaction.

@@ -28,6 +28,12 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Sender> {
     if account.deactivated || !account.approved {
         return Err(Error::unknown_token());
     }
+    if account
+        .expires_ts
+        .is_some_and(|at| at <= crate::services::now_ms())
+    {
+        return Err(Error::soft_logout());
+    }
     let user_id = OwnedUserId::try_from(account.owner.user_id)
         .map_err(|e| Error::Internal(format!("stored user id is invalid: {e}")))?;
     Ok(Sender {

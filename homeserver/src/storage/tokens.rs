@@ -13,7 +13,7 @@ pub struct TokenOwner {
     pub device_id: String,
 }
 
-/// Stores a new token digest.
+/// Stores a new access token digest that never expires.
 pub async fn insert<'c, E: Executor<'c, Database = Any>>(
     db: E,
     token_hash: &str,
@@ -21,16 +21,72 @@ pub async fn insert<'c, E: Executor<'c, Database = Any>>(
     device_id: &str,
     ts: i64,
 ) -> Result<(), StorageError> {
+    insert_kind(
+        db,
+        token_hash,
+        (user_id, device_id),
+        ts,
+        TokenKind::Access(None),
+    )
+    .await
+}
+
+/// What a stored token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// An access token, expiring at the given time (Unix ms) when issued with a refresh token.
+    Access(Option<i64>),
+    /// A refresh token: good for one `/refresh`.
+    Refresh,
+}
+
+/// Stores a new token digest of either kind.
+pub async fn insert_kind<'c, E: Executor<'c, Database = Any>>(
+    db: E,
+    token_hash: &str,
+    (user_id, device_id): (&str, &str),
+    ts: i64,
+    kind: TokenKind,
+) -> Result<(), StorageError> {
+    let (expires, refresh) = match kind {
+        TokenKind::Access(expires) => (expires, 0i64),
+        TokenKind::Refresh => (None, 1),
+    };
     sqlx::query(
-        "INSERT INTO hs_access_tokens (token_hash, user_id, device_id, created_ts) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO hs_access_tokens (token_hash, user_id, device_id, created_ts, expires_ts, refresh) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(token_hash)
     .bind(user_id)
     .bind(device_id)
     .bind(ts)
+    .bind(expires)
+    .bind(refresh)
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// Takes a refresh token out (it is good once): its device, when it was one.
+pub async fn take_refresh(
+    conn: &mut sqlx::AnyConnection,
+    token_hash: &str,
+) -> Result<Option<TokenOwner>, StorageError> {
+    let row = sqlx::query(
+        "SELECT user_id, device_id FROM hs_access_tokens WHERE token_hash = $1 AND refresh = 1",
+    )
+    .bind(token_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    sqlx::query("DELETE FROM hs_access_tokens WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Some(TokenOwner {
+        user_id: row.try_get(0)?,
+        device_id: row.try_get(1)?,
+    }))
 }
 
 /// A token's owner with the account flags authentication looks at, in one query.
@@ -44,6 +100,8 @@ pub struct TokenAccount {
     pub approved: bool,
     /// Whether the account is deactivated.
     pub deactivated: bool,
+    /// When the token expires (Unix ms), for one issued with a refresh token.
+    pub expires_ts: Option<i64>,
 }
 
 /// Finds the account behind a token digest.
@@ -52,9 +110,9 @@ pub async fn account<'c, E: Executor<'c, Database = Any>>(
     token_hash: &str,
 ) -> Result<Option<TokenAccount>, StorageError> {
     let row = sqlx::query(
-        "SELECT t.user_id, t.device_id, u.is_admin, u.approved, u.deactivated \
+        "SELECT t.user_id, t.device_id, u.is_admin, u.approved, u.deactivated, t.expires_ts \
          FROM hs_access_tokens t JOIN hs_users u ON u.user_id = t.user_id \
-         WHERE t.token_hash = $1",
+         WHERE t.token_hash = $1 AND t.refresh = 0",
     )
     .bind(token_hash)
     .fetch_optional(db)
@@ -68,6 +126,7 @@ pub async fn account<'c, E: Executor<'c, Database = Any>>(
         is_admin: row.try_get::<i64, _>(2)? != 0,
         approved: row.try_get::<i64, _>(3)? != 0,
         deactivated: row.try_get::<i64, _>(4)? != 0,
+        expires_ts: row.try_get(5)?,
     }))
 }
 

@@ -26,6 +26,7 @@ mod nio;
 mod openid;
 mod profile_filter;
 mod push;
+mod refresh;
 mod reports;
 mod rooms;
 mod rooms_bad_input;

@@ -111,12 +111,11 @@ pub async fn shared_secret_register_route(
     .await?;
     let user_id = ruma::OwnedUserId::try_from(user.user_id)
         .map_err(|e| Error::Internal(format!("created an invalid user id: {e}")))?;
-    let (device_id, access_token) =
-        accounts::open_session(&state, &user_id, None, None, None).await?;
+    let session = accounts::open_session(&state, &user_id, None, (None, None), false).await?;
     Ok(Json(Registered {
         user_id: user_id.to_string(),
-        access_token,
-        device_id,
+        access_token: session.access_token,
+        device_id: session.device_id,
         home_server: state.server_name.to_string(),
     }))
 }

@@ -126,16 +126,23 @@ pub async fn register_route(
     }
     let mut response = register::v3::Response::new(user_id.clone());
     if !request.inhibit_login {
-        let (device_id, token) = accounts::open_session(
+        let session = accounts::open_session(
             &state,
             &user_id,
             request.device_id.map(|d| d.to_string()),
-            request.initial_device_display_name.as_deref(),
-            ip.as_deref(),
+            (
+                request.initial_device_display_name.as_deref(),
+                ip.as_deref(),
+            ),
+            request.refresh_token,
         )
         .await?;
-        response.access_token = Some(token);
-        response.device_id = Some(OwnedDeviceId::from(device_id));
+        response.access_token = Some(session.access_token);
+        response.device_id = Some(OwnedDeviceId::from(session.device_id));
+        if let Some((refresh_token, lifetime)) = session.refresh {
+            response.refresh_token = Some(refresh_token);
+            response.expires_in = Some(lifetime);
+        }
     }
     Ok(response.into())
 }

@@ -1,4 +1,4 @@
-//! Sessions: `GET`/`POST /login`, `/logout`, `/logout/all`.
+//! Sessions: `GET`/`POST /login`, `/refresh`, `/logout`, `/logout/all`.
 
 use axum::extract::State;
 use ruma::{
@@ -10,7 +10,7 @@ use ruma::{
                 v3::{LoginType, PasswordLoginType},
             },
             login::{self, v3::LoginInfo},
-            logout, logout_all,
+            logout, logout_all, refresh_token,
         },
         uiaa::UserIdentifier,
     },
@@ -70,15 +70,27 @@ pub async fn login_route(
     let user = login_user(&password)?;
     let user_id = accounts::resolve_login_user(&state, &user)?;
     accounts::check_login(&state, &user_id, password.password).await?;
-    let (device_id, token) = accounts::open_session(
+    let session = accounts::open_session(
         &state,
         &user_id,
         request.device_id.map(|d| d.to_string()),
-        request.initial_device_display_name.as_deref(),
-        ip.as_deref(),
+        (
+            request.initial_device_display_name.as_deref(),
+            ip.as_deref(),
+        ),
+        request.refresh_token,
     )
     .await?;
-    Ok(login::v3::Response::new(user_id, token, OwnedDeviceId::from(device_id)).into())
+    let mut response = login::v3::Response::new(
+        user_id,
+        session.access_token,
+        OwnedDeviceId::from(session.device_id),
+    );
+    if let Some((refresh_token, lifetime)) = session.refresh {
+        response.refresh_token = Some(refresh_token);
+        response.expires_in = Some(lifetime);
+    }
+    Ok(response.into())
 }
 
 /// The user a password login names: `identifier.user`, or the deprecated top-level `user`.
@@ -121,4 +133,19 @@ pub async fn logout_all_route(
     devices::delete_all(&mut *tx, sender.user_id.as_str()).await?;
     tx.commit().await?;
     Ok(logout_all::v3::Response::new().into())
+}
+
+/// `POST /_matrix/client/v3/refresh`: a refresh token (good once) for a new access token
+/// and refresh token of the same device.
+pub async fn refresh_route(
+    State(state): AppStateRef,
+    body: Ruma<refresh_token::v3::Request>,
+) -> RouteResult<refresh_token::v3::Response> {
+    let session = accounts::refresh_session(&state, &body.body.refresh_token).await?;
+    let mut response = refresh_token::v3::Response::new(session.access_token);
+    if let Some((refresh, lifetime)) = session.refresh {
+        response.refresh_token = Some(refresh);
+        response.expires_in_ms = Some(lifetime);
+    }
+    Ok(response.into())
 }
