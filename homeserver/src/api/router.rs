@@ -313,6 +313,9 @@ fn matrix_routes() -> Routes {
     r.add::<c::room::create_room::v3::Request, _, _>(client::room::create_room_route);
     r.add::<c::room::get_room_event::v3::Request, _, _>(client::room::get_room_event_route);
     r.add::<c::space::get_hierarchy::v1::Request, _, _>(client::space::hierarchy_route);
+    r.add::<c::peeking::get_current_state::v3::Request, _, _>(
+        client::message::room_initial_sync_route,
+    );
     r.add::<c::push::get_pushers::v3::Request, _, _>(client::pusher::get_pushers_route);
     r.add::<c::push::set_pusher::v3::Request, _, _>(client::pusher::set_pusher_route);
     r.add::<c::account::request_openid_token::v3::Request, _, _>(

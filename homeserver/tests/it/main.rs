@@ -15,6 +15,7 @@ mod deploy;
 mod devices;
 mod devnet;
 mod endpoints;
+mod initial_sync;
 mod integrity;
 mod jump_to_date;
 mod key_backup;

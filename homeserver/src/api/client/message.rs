@@ -1,12 +1,16 @@
 //! Messages: sending (idempotent per device and transaction id), redacting, paginating with
-//! `/messages` and the context around an event.
+//! `/messages`, the context around an event, and the room's `initialSync`.
 
 use axum::extract::State;
 use consort_bridge::rooms::read;
 use ruma::api::Direction;
 use ruma::api::client::context::get_context;
+use ruma::api::client::filter::RoomEventFilter;
 use ruma::api::client::message::{get_message_events, send_message_event};
+use ruma::api::client::peeking::get_current_state;
 use ruma::api::client::redact::redact_event;
+use ruma::api::client::room::Visibility;
+use ruma::events::room::member::MembershipState;
 use serde_json::{Value, json};
 
 use super::{AppStateRef, RouteResult};
@@ -17,6 +21,7 @@ use crate::services::rooms::client_event::{Viewer, raw, to_client, to_client_raw
 use crate::services::rooms::send::{Draft, send_with_txn, store_error};
 use crate::services::rooms::timeline::{Scan, page};
 use crate::services::tokens::{parse_boundary, timeline_token};
+use crate::storage::account_data;
 
 /// The most events one `/messages` or `/context` page returns.
 const MAX_PAGE: usize = 1000;
@@ -178,5 +183,77 @@ pub async fn get_context_route(
         .await
         .map_err(store_error)?;
     response.state = to_client_raw(pool, &state_events, viewer).await?;
+    Ok(response.into())
+}
+
+/// Events `GET /rooms/{roomId}/initialSync` returns (Synapse's figure).
+const INITIAL_SYNC_MESSAGES: usize = 10;
+
+/// `GET /_matrix/client/v3/rooms/{roomId}/initialSync` (deprecated, still served by Synapse):
+/// the room's state, its latest messages with a token to page further back, the caller's
+/// membership, its room account data and whether it is published.
+pub async fn room_initial_sync_route(
+    State(state): AppStateRef,
+    body: Ruma<get_current_state::v3::Request>,
+) -> RouteResult<get_current_state::v3::Response> {
+    let sender = body.sender()?;
+    let room_id = &body.body.room_id;
+    let access = access(&state, &sender.user_id, room_id).await?;
+    let pool = state.chain()?.pool();
+    let viewer = Viewer::of(sender);
+    let scan = Scan {
+        from: access.end,
+        bound: 0,
+        backwards: true,
+        limit: INITIAL_SYNC_MESSAGES,
+    };
+    let mut p = page(
+        pool,
+        room_id.as_str(),
+        &access.window,
+        &RoomEventFilter::default(),
+        scan,
+    )
+    .await?;
+    p.events.reverse();
+    let chunk = to_client_raw(pool, &p.events, viewer).await?;
+    let start = p
+        .events
+        .first()
+        .map_or(timeline_token(access.end), |e| timeline_token(e.pos));
+    let mut messages =
+        get_current_state::v3::PaginationChunk::new(chunk, timeline_token(access.end));
+    messages.start = Some(start);
+    let room_state = read::state_at(pool, room_id.as_str(), access.end)
+        .await
+        .map_err(store_error)?;
+    let mut response = get_current_state::v3::Response::new(room_id.clone());
+    response.membership = access
+        .window
+        .current_membership()
+        .map(MembershipState::from);
+    response.messages = Some(messages);
+    response.state = to_client_raw(pool, &room_state, viewer).await?;
+    response.account_data =
+        account_data::changed(&state.db.pool, sender.user_id.as_str(), 0, i64::MAX)
+            .await?
+            .into_iter()
+            .filter(|d| d.room_id == room_id.as_str())
+            .map(|d| {
+                let event = json!({
+                    "type": d.data_type,
+                    "content": serde_json::from_str::<Value>(&d.content).unwrap_or(Value::Null),
+                });
+                raw(&event)
+            })
+            .collect::<crate::error::Result<_>>()?;
+    let public = read::is_public(pool, room_id.as_str())
+        .await
+        .map_err(store_error)?;
+    response.visibility = Some(if public {
+        Visibility::Public
+    } else {
+        Visibility::Private
+    });
     Ok(response.into())
 }
