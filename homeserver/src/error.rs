@@ -42,6 +42,10 @@ pub enum Error {
     /// The account exists but an admin has not approved it yet (MSC3866).
     #[error("account awaiting approval")]
     AwaitingApproval,
+    /// An admin locked the account: 401 `M_USER_LOCKED` with `soft_logout`, so that the
+    /// client keeps its session for when the account is unlocked.
+    #[error("account locked")]
+    Locked,
     /// The endpoint needs (more) user-interactive authentication.
     #[error("user-interactive authentication required")]
     Uiaa(Box<UiaaInfo>),
@@ -156,6 +160,11 @@ impl Error {
         )
     }
 
+    /// The account is locked (see [`Error::Locked`]).
+    pub fn locked() -> Self {
+        Self::Locked
+    }
+
     /// 413 `M_TOO_LARGE`.
     pub fn too_large(limit: usize) -> Self {
         Self::new(
@@ -254,6 +263,14 @@ impl Error {
                 ErrorBody::Json(serde_json::json!({
                     "errcode": USER_AWAITING_APPROVAL,
                     "error": "This account is pending approval by a server administrator.",
+                })),
+            ),
+            Self::Locked => MatrixError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorBody::Json(serde_json::json!({
+                    "errcode": "M_USER_LOCKED",
+                    "error": "This account has been locked",
+                    "soft_logout": true,
                 })),
             ),
             Self::Uiaa(_) => {

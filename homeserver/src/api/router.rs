@@ -313,6 +313,10 @@ fn matrix_routes() -> Routes {
     r.add::<c::room::create_room::v3::Request, _, _>(client::room::create_room_route);
     r.add::<c::room::get_room_event::v3::Request, _, _>(client::room::get_room_event_route);
     r.add::<c::space::get_hierarchy::v1::Request, _, _>(client::space::hierarchy_route);
+    r.add::<c::admin::is_user_suspended::v1::Request, _, _>(client::restrict::is_suspended_route);
+    r.add::<c::admin::suspend_user::v1::Request, _, _>(client::restrict::suspend_route);
+    r.add::<c::admin::is_user_locked::v1::Request, _, _>(client::restrict::is_locked_route);
+    r.add::<c::admin::lock_user::v1::Request, _, _>(client::restrict::lock_route);
     r.add::<c::peeking::get_current_state::v3::Request, _, _>(
         client::message::room_initial_sync_route,
     );

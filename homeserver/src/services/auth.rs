@@ -18,6 +18,22 @@ pub struct Sender {
     pub device_id: OwnedDeviceId,
     /// Whether the account administers this node.
     pub is_admin: bool,
+    /// Whether an admin suspended the account: it may read, leave and log out, not act.
+    pub suspended: bool,
+}
+
+impl Sender {
+    /// 403 `M_USER_SUSPENDED` for a suspended account, before anything it would change.
+    pub fn active(&self) -> Result<()> {
+        if self.suspended {
+            return Err(Error::new(
+                http::StatusCode::FORBIDDEN,
+                ruma::api::error::ErrorKind::UserSuspended,
+                "Your account has been suspended by a server administrator",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Resolves an access token; unknown, revoked or deactivated tokens answer `M_UNKNOWN_TOKEN`.
@@ -34,11 +50,15 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Sender> {
     {
         return Err(Error::soft_logout());
     }
+    if account.locked {
+        return Err(Error::locked());
+    }
     let user_id = OwnedUserId::try_from(account.owner.user_id)
         .map_err(|e| Error::Internal(format!("stored user id is invalid: {e}")))?;
     Ok(Sender {
         user_id,
         device_id: OwnedDeviceId::from(account.owner.device_id),
         is_admin: account.is_admin,
+        suspended: account.suspended,
     })
 }

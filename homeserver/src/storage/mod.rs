@@ -9,6 +9,7 @@ pub mod local_stream;
 pub mod openid_tokens;
 pub mod private_receipts;
 pub mod pushers;
+pub mod restrictions;
 pub mod send_txns;
 pub mod tokens;
 pub mod users;

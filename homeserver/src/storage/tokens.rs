@@ -102,6 +102,10 @@ pub struct TokenAccount {
     pub deactivated: bool,
     /// When the token expires (Unix ms), for one issued with a refresh token.
     pub expires_ts: Option<i64>,
+    /// Whether an admin suspended the account.
+    pub suspended: bool,
+    /// Whether an admin locked the account.
+    pub locked: bool,
 }
 
 /// Finds the account behind a token digest.
@@ -110,7 +114,8 @@ pub async fn account<'c, E: Executor<'c, Database = Any>>(
     token_hash: &str,
 ) -> Result<Option<TokenAccount>, StorageError> {
     let row = sqlx::query(
-        "SELECT t.user_id, t.device_id, u.is_admin, u.approved, u.deactivated, t.expires_ts \
+        "SELECT t.user_id, t.device_id, u.is_admin, u.approved, u.deactivated, t.expires_ts, \
+         u.suspended, u.locked \
          FROM hs_access_tokens t JOIN hs_users u ON u.user_id = t.user_id \
          WHERE t.token_hash = $1 AND t.refresh = 0",
     )
@@ -127,6 +132,8 @@ pub async fn account<'c, E: Executor<'c, Database = Any>>(
         approved: row.try_get::<i64, _>(3)? != 0,
         deactivated: row.try_get::<i64, _>(4)? != 0,
         expires_ts: row.try_get(5)?,
+        suspended: row.try_get::<i64, _>(6)? != 0,
+        locked: row.try_get::<i64, _>(7)? != 0,
     }))
 }
 

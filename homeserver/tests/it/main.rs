@@ -29,6 +29,7 @@ mod profile_filter;
 mod push;
 mod refresh;
 mod reports;
+mod restrict;
 mod rooms;
 mod rooms_bad_input;
 mod rooms_features;

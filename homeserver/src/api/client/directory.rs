@@ -41,6 +41,7 @@ pub async fn create_alias_route(
     body: Ruma<create_alias::v3::Request>,
 ) -> RouteResult<create_alias::v3::Response> {
     let sender = body.sender()?;
+    sender.active()?;
     let r = &body.body;
     local_alias(&state, &r.room_alias)?;
     if resolve(&state, r.room_alias.as_str()).await?.is_some() {
@@ -174,6 +175,7 @@ pub async fn set_room_visibility_route(
     body: Ruma<set_room_visibility::v3::Request, VisibilityDefault>,
 ) -> RouteResult<set_room_visibility::v3::Response> {
     let sender = body.sender()?;
+    sender.active()?;
     let r = &body.body;
     if !room_exists(&state, &r.room_id).await? {
         return Err(Error::not_found("Unknown room"));

@@ -41,6 +41,7 @@ pub async fn join_room_by_id_route(
     body: Ruma<join_room_by_id::v3::Request>,
 ) -> RouteResult<join_room_by_id::v3::Response> {
     let sender = body.sender()?;
+    sender.active()?;
     let room_id = &body.body.room_id;
     membership::join(
         &state,
@@ -58,6 +59,7 @@ pub async fn join_room_by_id_or_alias_route(
     body: Ruma<join_room_by_id_or_alias::v3::Request>,
 ) -> RouteResult<join_room_by_id_or_alias::v3::Response> {
     let sender = body.sender()?;
+    sender.active()?;
     let room_id = resolve(&state, &body.body.room_id_or_alias).await?;
     membership::join(
         &state,
@@ -75,6 +77,7 @@ pub async fn invite_user_route(
     body: Ruma<invite_user::v3::Request>,
 ) -> RouteResult<invite_user::v3::Response> {
     let sender = body.sender()?;
+    sender.active()?;
     let invite_user::v3::InvitationRecipient::UserId(recipient) = &body.body.recipient else {
         return Err(Error::new(
             http::StatusCode::BAD_REQUEST,

@@ -32,6 +32,7 @@ pub async fn send_message_event_route(
     body: Ruma<send_message_event::v3::Request>,
 ) -> RouteResult<send_message_event::v3::Response> {
     let sender = body.sender()?;
+    sender.active()?;
     let r = &body.body;
     let content: Value =
         serde_json::from_str(r.body.json().get()).map_err(|e| Error::bad_json(e.to_string()))?;

@@ -18,6 +18,7 @@ pub mod push;
 pub mod pusher;
 pub mod receipt;
 pub mod report;
+pub mod restrict;
 pub mod room;
 pub mod session;
 pub mod space;

@@ -79,6 +79,7 @@ pub async fn set_profile_field_route(
     body: Ruma<set_profile_field::v3::Request>,
 ) -> RouteResult<set_profile_field::v3::Response> {
     let sender = body.sender()?;
+    sender.active()?;
     let request = &body.body;
     if request.user_id != sender.user_id {
         return Err(Error::forbidden("Cannot set another user's profile"));

@@ -20,6 +20,7 @@ pub async fn create_room_route(
     body: Ruma<create_room::v3::Request>,
 ) -> RouteResult<create_room::v3::Response> {
     let sender = body.sender()?;
+    sender.active()?;
     let room_id = create_room(&state, &sender.user_id, &body.body).await?;
     Ok(create_room::v3::Response::new(room_id).into())
 }

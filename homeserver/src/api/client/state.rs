@@ -64,6 +64,7 @@ pub async fn send_state_event_route(
     body: Ruma<send_state_event::v3::Request>,
 ) -> RouteResult<send_state_event::v3::Response> {
     let sender = body.sender()?;
+    sender.active()?;
     let r = &body.body;
     let content: serde_json::Value =
         serde_json::from_str(r.body.json().get()).map_err(|e| Error::bad_json(e.to_string()))?;

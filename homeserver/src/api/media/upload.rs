@@ -15,6 +15,7 @@ pub async fn upload_route(
     req: Ruma<create_content::v3::Request, MediaUpload>,
 ) -> Result<RumaResponse<create_content::v3::Response>> {
     let sender = req.sender()?.clone();
+    sender.active()?;
     let body = req.body;
     let mxc = media::upload(&state, &sender, body.file, body.content_type, body.filename).await?;
     Ok(create_content::v3::Response::new(OwnedMxcUri::from(mxc)).into())
@@ -37,6 +38,7 @@ pub async fn upload_reserved_route(
     req: Ruma<create_content_async::v3::Request, MediaUpload>,
 ) -> Result<axum::Json<serde_json::Value>> {
     let sender = req.sender()?.clone();
+    sender.active()?;
     let body = req.body;
     media::upload_reserved(
         &state,
