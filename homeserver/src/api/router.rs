@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::{
     Router,
     handler::Handler,
-    routing::{MethodFilter, delete, get, on, post},
+    routing::{MethodFilter, delete, get, on, post, put},
 };
 use http::{HeaderName, Method, header};
 use ruma::api::{Metadata, client as c, path_builder::PathBuilder};
@@ -136,6 +136,26 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             client::mutual_rooms::PATH,
             get(client::mutual_rooms::mutual_rooms_route),
+        )
+        .route(
+            client::mutual_rooms::STABLE_PATH,
+            get(client::mutual_rooms::mutual_rooms_route),
+        )
+        .route(
+            "/.well-known/matrix/support",
+            get(client::unconfigured::not_published_route),
+        )
+        .route(
+            "/.well-known/matrix/policy_server",
+            get(client::unconfigured::not_published_route),
+        )
+        .route(
+            "/_matrix/client/v1/appservice/{id}/ping",
+            post(client::unconfigured::appservice_ping_route),
+        )
+        .route(
+            "/_matrix/client/v3/directory/list/appservice/{network}/{room}",
+            put(client::unconfigured::appservice_directory_route),
         )
         .route(
             "/_consort/v1/keys/history/{user}",
@@ -313,6 +333,7 @@ fn matrix_routes() -> Routes {
     r.add::<c::room::create_room::v3::Request, _, _>(client::room::create_room_route);
     r.add::<c::room::get_room_event::v3::Request, _, _>(client::room::get_room_event_route);
     r.add::<c::space::get_hierarchy::v1::Request, _, _>(client::space::hierarchy_route);
+    r.add::<c::room::get_summary::v1::Request, _, _>(client::space::room_summary_route);
     r.add::<c::admin::is_user_suspended::v1::Request, _, _>(client::restrict::is_suspended_route);
     r.add::<c::admin::suspend_user::v1::Request, _, _>(client::restrict::suspend_route);
     r.add::<c::admin::is_user_locked::v1::Request, _, _>(client::restrict::is_locked_route);

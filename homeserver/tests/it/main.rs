@@ -35,5 +35,6 @@ mod rooms_bad_input;
 mod rooms_features;
 mod spaces;
 mod spec_bodies;
+mod spec_coverage;
 mod spec_fuzz;
 mod third_party;

@@ -154,5 +154,27 @@ async fn a_space_is_walked_from_another_organisation() {
     );
     let (status, v) = hierarchy(&bob, &space, "limit=lots").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+
+    // One room's summary (MSC3266), from the other organisation and without a token.
+    let summary = |room: &str| format!("/_matrix/client/v1/room_summary/{}", enc(room));
+    let lobby_summary = bob.ok(Method::GET, &summary(&lobby), None).await;
+    assert_eq!(lobby_summary["room_id"], lobby.as_str());
+    assert_eq!(lobby_summary["name"], "Lobby");
+    assert_eq!(lobby_summary["topic"], "Say hello");
+    assert!(lobby_summary.get("membership").is_none(), "{lobby_summary}");
+    let anonymous = reqwest::get(format!("{}{}", c.org(2).base_url, summary(&space)))
+        .await
+        .expect("summary");
+    assert_eq!(anonymous.status(), StatusCode::OK);
+    let anonymous: Value = anonymous.json().await.expect("json");
+    assert_eq!(anonymous["room_type"], "m.space", "{anonymous}");
+    let board_summary = alice.ok(Method::GET, &summary(&board), None).await;
+    assert_eq!(board_summary["membership"], "join", "{board_summary}");
+    let (status, v) = bob.call(Method::GET, &summary(&board), None).await;
+    assert_eq!(
+        (status, v["errcode"].as_str()),
+        (StatusCode::NOT_FOUND, Some("M_NOT_FOUND")),
+        "{v}"
+    );
     c.shutdown().await;
 }

@@ -17,6 +17,8 @@ pub struct BodySpec {
     /// The body must have some field, named elsewhere (`minProperties`, as the profile
     /// field whose name is in the path).
     pub needs_a_field: bool,
+    /// The specification deprecates the operation (it is not a current one).
+    pub deprecated: bool,
 }
 
 impl BodySpec {
@@ -141,7 +143,10 @@ impl Spec {
             };
             for (path, item) in paths {
                 for (method, op) in item.as_object().into_iter().flatten() {
-                    let mut body = BodySpec::default();
+                    let mut body = BodySpec {
+                        deprecated: op["deprecated"].as_bool().unwrap_or(false),
+                        ..BodySpec::default()
+                    };
                     let schema = &op["requestBody"]["content"]["application/json"]["schema"];
                     if !schema.is_null() {
                         body.has_body = true;
@@ -158,6 +163,13 @@ impl Spec {
             }
         }
         Self { operations }
+    }
+
+    /// Every operation: `(method, path shape, body)`.
+    pub fn operations(&self) -> impl Iterator<Item = (&str, &str, &BodySpec)> {
+        self.operations
+            .iter()
+            .map(|((method, path), body)| (method.as_str(), path.as_str(), body))
     }
 
     /// The body of `method path`, when the specification has the operation.

@@ -29,6 +29,7 @@ pub mod third_party;
 pub mod timestamp;
 pub mod to_device;
 pub mod typing;
+pub mod unconfigured;
 pub mod user_directory;
 pub mod whois;
 

@@ -22,6 +22,9 @@ use crate::state::AppState;
 /// The path, under which the route is mounted.
 pub const PATH: &str = "/_matrix/client/unstable/uk.half-shot.msc2666/user/mutual_rooms";
 
+/// The route's stable path (Matrix 1.16).
+pub const STABLE_PATH: &str = "/_matrix/client/v1/mutual_rooms";
+
 /// The query.
 #[derive(Debug, Deserialize)]
 pub struct MutualRoomsQuery {

@@ -1,4 +1,5 @@
-//! `GET /_matrix/client/v1/rooms/{roomId}/hierarchy`: a space and the rooms under it, walked
+//! `GET /_matrix/client/v1/rooms/{roomId}/hierarchy`, and the summary of one room
+//! (`GET /_matrix/client/v1/room_summary/{roomIdOrAlias}`). The hierarchy: a space and the rooms under it, walked
 //! breadth first through the `m.space.child` state events (those with a non-empty `via`), as
 //! far as the caller may see: rooms they are in or invited to, and public or world-readable
 //! ones. Every node holds every room of the consortium, so the walk crosses organisations
@@ -8,13 +9,17 @@ use std::collections::{HashSet, VecDeque};
 
 use axum::extract::State;
 use consort_bridge::rooms::read::{self, StoredEvent};
+use ruma::api::client::room::get_summary;
 use ruma::api::client::space::{SpaceHierarchyRoomsChunk, get_hierarchy};
+use ruma::events::room::member::MembershipState;
+use ruma::room::RoomSummary;
 use ruma::{RoomId, UserId};
 use serde_json::{Value, json};
 
 use super::{AppStateRef, RouteResult};
 use crate::api::ruma_wrapper::Ruma;
 use crate::error::{Error, Result};
+use crate::services::rooms::directory::resolve;
 use crate::services::rooms::send::store_error;
 use crate::services::sync::current_token;
 use crate::state::AppState;
@@ -220,4 +225,51 @@ fn entry(room_id: &str, room_state: &[StoredEvent], children: &[(String, Value)]
         summary["room_version"] = Value::String(version);
     }
     summary
+}
+
+/// `GET /_matrix/client/v1/room_summary/{roomIdOrAlias}` (MSC3266): the summary a client
+/// shows before joining, for a room the caller may see (as in the hierarchy: a member or
+/// invitee, or a public, knockable or world-readable room; anyone without a token sees only
+/// the latter); 404 otherwise, as Synapse answers, so that private rooms are not revealed.
+pub async fn room_summary_route(
+    State(state): AppStateRef,
+    body: Ruma<get_summary::v1::Request>,
+) -> RouteResult<get_summary::v1::Response> {
+    let viewer = body.sender.as_ref().map(|s| s.user_id.to_string());
+    let room_id = match body.body.room_id_or_alias.clone().try_into() {
+        Ok(room_id) => {
+            let room_id: ruma::OwnedRoomId = room_id;
+            room_id.to_string()
+        }
+        Err(alias) => {
+            let alias: ruma::OwnedRoomAliasId = alias;
+            resolve(&state, alias.as_str())
+                .await?
+                .ok_or_else(|| Error::not_found("Room alias not found"))?
+        }
+    };
+    let not_found = || Error::not_found("Room not found or is not accessible");
+    let pool = state.chain()?.pool();
+    let end = current_token(&state).await?.end();
+    let room_state = read::state_at(pool, &room_id, end)
+        .await
+        .map_err(store_error)?;
+    if room_state.is_empty() || !accessible(&room_state, viewer.as_deref().unwrap_or("")) {
+        return Err(not_found());
+    }
+    let mut summary = entry(&room_id, &room_state, &[]);
+    if let Some(object) = summary.as_object_mut() {
+        object.remove("children_state");
+    }
+    let summary: RoomSummary = serde_json::from_value(summary)
+        .map_err(|e| Error::Internal(format!("a room summary: {e}")))?;
+    let mut response = get_summary::v1::Response::new(summary);
+    response.membership = viewer.as_deref().and_then(|user| {
+        room_state
+            .iter()
+            .find(|e| e.kind == "m.room.member" && e.state_key.as_deref() == Some(user))
+            .and_then(|e| e.membership.as_deref())
+            .map(MembershipState::from)
+    });
+    Ok(response.into())
 }
