@@ -131,6 +131,67 @@ pub async fn near_timestamp(
     Ok(found)
 }
 
+/// Up to `limit` events of a room that relate to `parent` (`content.m.relates_to`), with
+/// `from <= pos < to`, newest first when `backwards`; only those of `rel_type` and of
+/// `event_type` when given.
+pub async fn relations(
+    pool: &AnyPool,
+    room_id: &str,
+    parent: &str,
+    (rel_type, event_type): (Option<&str>, Option<&str>),
+    (from, to, backwards): (i64, i64, bool),
+    limit: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let order = if backwards { "DESC" } else { "ASC" };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM bridge_room_events WHERE room_id = $1 AND relates_to = $2 \
+         AND ($3 = '' OR rel_type = $3) AND ($4 = '' OR event_type = $4) \
+         AND pos >= $5 AND pos < $6 ORDER BY pos {order} LIMIT $7"
+    );
+    rows(
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(room_id)
+            .bind(parent)
+            .bind(rel_type.unwrap_or(""))
+            .bind(event_type.unwrap_or(""))
+            .bind(from)
+            .bind(to)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// The thread roots of a room, counting replies below position `end`, with the position of
+/// each thread's latest reply (which is below `below`), latest first; only threads
+/// `participant` started or replied to when given.
+pub async fn thread_roots(
+    pool: &AnyPool,
+    room_id: &str,
+    (end, below): (i64, i64),
+    participant: Option<&str>,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT r.relates_to, MAX(r.pos) FROM bridge_room_events r \
+         WHERE r.room_id = $1 AND r.rel_type = 'm.thread' AND r.pos < $2 \
+         AND ($3 = '' OR r.sender = $3 OR EXISTS (SELECT 1 FROM bridge_room_events t \
+              WHERE t.event_id = r.relates_to AND t.sender = $3) \
+              OR EXISTS (SELECT 1 FROM bridge_room_events o WHERE o.room_id = r.room_id \
+              AND o.relates_to = r.relates_to AND o.rel_type = 'm.thread' AND o.sender = $3)) \
+         GROUP BY r.relates_to HAVING MAX(r.pos) < $4 ORDER BY MAX(r.pos) DESC",
+    )
+    .bind(room_id)
+    .bind(end)
+    .bind(participant.unwrap_or(""))
+    .bind(below)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
 /// The room's state just before position `before`: the latest event of each (type, key)
 /// with a smaller position.
 pub async fn state_at(

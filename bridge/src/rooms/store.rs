@@ -244,11 +244,12 @@ pub async fn insert_event(
     let membership = (kind == "m.room.member")
         .then(|| membership_of(pdu))
         .flatten();
+    let relation = relation_of(&pdu.json);
     sqlx::query(
         "INSERT INTO bridge_room_events \
          (event_id, room_id, height, idx, event_type, state_key, sender, depth, json, pos, membership, \
-          origin_server_ts) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+          origin_server_ts, relates_to, rel_type) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(pdu.event_id.as_str())
     .bind(pdu.room.as_str())
@@ -262,6 +263,8 @@ pub async fn insert_event(
     .bind(pos)
     .bind(membership.clone())
     .bind(i64::try_from(pdu.origin_server_ts_ms()).unwrap_or(i64::MAX))
+    .bind(relation.0)
+    .bind(relation.1)
     .execute(&mut *conn)
     .await?;
     if let Some(key) = &pdu.state_key {
@@ -293,6 +296,18 @@ pub async fn insert_event(
         }
     }
     Ok(())
+}
+
+/// `content.m.relates_to`'s `(event_id, rel_type)`, when the event has a relation.
+pub fn relation_of(json: &str) -> (Option<String>, Option<String>) {
+    let Ok(pdu) = serde_json::from_str::<serde_json::Value>(json) else {
+        return (None, None);
+    };
+    let relates = &pdu["content"]["m.relates_to"];
+    (
+        relates["event_id"].as_str().map(str::to_owned),
+        relates["rel_type"].as_str().map(str::to_owned),
+    )
 }
 
 /// The `membership` of an `m.room.member` event's content.

@@ -138,6 +138,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(client::mutual_rooms::mutual_rooms_route),
         )
         .route(
+            client::relations::THREADS_PATH,
+            get(client::relations::threads_route),
+        )
+        .route(
             client::mutual_rooms::STABLE_PATH,
             get(client::mutual_rooms::mutual_rooms_route),
         )
@@ -333,6 +337,15 @@ fn matrix_routes() -> Routes {
     r.add::<c::room::create_room::v3::Request, _, _>(client::room::create_room_route);
     r.add::<c::room::get_room_event::v3::Request, _, _>(client::room::get_room_event_route);
     r.add::<c::space::get_hierarchy::v1::Request, _, _>(client::space::hierarchy_route);
+    r.add::<c::relations::get_relating_events::v1::Request, _, _>(
+        client::relations::relations_route,
+    );
+    r.add::<c::relations::get_relating_events_with_rel_type::v1::Request, _, _>(
+        client::relations::relations_of_type_route,
+    );
+    r.add::<c::relations::get_relating_events_with_rel_type_and_event_type::v1::Request, _, _>(
+        client::relations::relations_of_type_and_event_type_route,
+    );
     r.add::<c::room::get_summary::v1::Request, _, _>(client::space::room_summary_route);
     r.add::<c::admin::is_user_suspended::v1::Request, _, _>(client::restrict::is_suspended_route);
     r.add::<c::admin::suspend_user::v1::Request, _, _>(client::restrict::suspend_route);

@@ -60,6 +60,7 @@ impl Context {
                     "deviceid" => self.device_id.clone(),
                     "roomalias" => format!("#walked{n}:{}", self.server_name),
                     "eventtype" => "m.room.topic".to_owned(),
+                    "reltype" => "m.thread".to_owned(),
                     "statekey" => String::new(),
                     "txnid" => format!("walk-{n}-{}", rand::random::<u32>()),
                     "filterid" => "0".to_owned(),

@@ -28,6 +28,7 @@ mod openid;
 mod profile_filter;
 mod push;
 mod refresh;
+mod relations;
 mod reports;
 mod restrict;
 mod rooms;

@@ -40,26 +40,6 @@ const OWNED_ELSEWHERE: &[(&str, &str, &str)] = &[
         "/_matrix/client/v3/events ",
         "not offered: guest peeking of world-readable rooms",
     ),
-    (
-        "GET",
-        "/_matrix/client/v1/rooms/{}/relations/{}",
-        "issue 13: relations",
-    ),
-    (
-        "GET",
-        "/_matrix/client/v1/rooms/{}/relations/{}/{}",
-        "issue 13: relations",
-    ),
-    (
-        "GET",
-        "/_matrix/client/v1/rooms/{}/relations/{}/{}/{}",
-        "issue 13: relations",
-    ),
-    (
-        "GET",
-        "/_matrix/client/v1/rooms/{}/threads",
-        "issue 13: threads",
-    ),
     ("POST", "/_matrix/client/v3/search", "issue 13: search"),
     (
         "POST",

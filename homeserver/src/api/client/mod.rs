@@ -17,6 +17,7 @@ pub mod profile;
 pub mod push;
 pub mod pusher;
 pub mod receipt;
+pub mod relations;
 pub mod report;
 pub mod restrict;
 pub mod room;
