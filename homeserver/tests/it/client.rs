@@ -215,6 +215,21 @@ impl User {
         self.call(Method::POST, &path, Some(json!({}))).await
     }
 
+    /// Joins a room of another organisation, asking again until this node has applied the
+    /// room's creation (for at most 5 s); panics when it never succeeds.
+    pub async fn join_when_known(&self, room: &str) {
+        let mut last = None;
+        for _ in 0..100 {
+            let answer = self.join(room).await;
+            if answer.0.is_success() {
+                return;
+            }
+            last = Some(answer);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{} cannot join {room}: {last:?}", self.user_id);
+    }
+
     /// Makes `self` and `other` contacts: a request from `self`, accepted by `other`; then
     /// waits until `self`'s own node has applied the acceptance. Under the default `cross_org`
     /// policy a user of another organisation may be invited only once bound.

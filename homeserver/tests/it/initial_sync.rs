@@ -2,8 +2,6 @@
 //! with a token that `/messages` continues from, the state, the caller's membership and room
 //! account data; 403 for a room the caller may not read.
 
-use std::time::Duration;
-
 use consort_homeserver::config::RegistrationMode;
 use consort_homeserver::testing::{Consortium, Db};
 use reqwest::{Method, StatusCode};
@@ -21,15 +19,7 @@ async fn a_rooms_initial_sync_from_another_organisation() {
     let room = alice
         .create_room(json!({"preset": "public_chat", "name": "Harbour"}))
         .await;
-    let mut joined = false;
-    for _ in 0..100 {
-        if bob.join(&room).await.0.is_success() {
-            joined = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(joined);
+    bob.join_when_known(&room).await;
     let mut last = String::new();
     for i in 0..12 {
         last = alice.send(&room, &format!("m{i}")).await;

@@ -120,16 +120,7 @@ async fn messages_are_pushed_through_the_users_push_gateway() {
     let alice = register(&c.org(1).base_url, "alice").await;
     let bob = register(&c.org(2).base_url, "bob").await;
     let room = alice.create_room(json!({"preset": "public_chat"})).await;
-    // Org 2 knows of the room once it has applied its creation.
-    let mut joined = false;
-    for _ in 0..100 {
-        if bob.join(&room).await.0.is_success() {
-            joined = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(joined, "bob joins alice's room");
+    bob.join_when_known(&room).await;
 
     // A pusher that is not a push gateway's URL is refused and not stored.
     let (status, v) = alice

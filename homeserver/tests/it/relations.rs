@@ -2,8 +2,6 @@
 //! replies to a message, listed by `/relations` (all, by type, by type and event type, page by
 //! page) and `/threads` (all and participated), on SQLite and PostgreSQL.
 
-use std::time::Duration;
-
 use consort_homeserver::config::RegistrationMode;
 use consort_homeserver::testing::{Consortium, Db};
 use reqwest::{Method, StatusCode};
@@ -32,15 +30,7 @@ async fn relations_and_threads(backend: Db) {
     let carol = register(&c.org(2).base_url, "carol").await;
     let room = alice.create_room(json!({"preset": "public_chat"})).await;
     for user in [&bob, &carol] {
-        let mut joined = false;
-        for _ in 0..100 {
-            if user.join(&room).await.0.is_success() {
-                joined = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(joined);
+        user.join_when_known(&room).await;
     }
     let root = alice.send(&room, "lunch?").await;
     let edit = alice
