@@ -174,7 +174,7 @@ pub async fn thread_roots(
     let rows = sqlx::query(
         "SELECT r.relates_to, MAX(r.pos) FROM bridge_room_events r \
          WHERE r.room_id = $1 AND r.rel_type = 'm.thread' AND r.pos < $2 \
-         AND ($3 = '' OR r.sender = $3 OR EXISTS (SELECT 1 FROM bridge_room_events t \
+         AND ($3 = '' OR EXISTS (SELECT 1 FROM bridge_room_events t \
               WHERE t.event_id = r.relates_to AND t.sender = $3) \
               OR EXISTS (SELECT 1 FROM bridge_room_events o WHERE o.room_id = r.room_id \
               AND o.relates_to = r.relates_to AND o.rel_type = 'm.thread' AND o.sender = $3)) \

@@ -244,7 +244,7 @@ pub async fn insert_event(
     let membership = (kind == "m.room.member")
         .then(|| membership_of(pdu))
         .flatten();
-    let relation = relation_of(&pdu.json);
+    let relation = relation_of(pdu);
     sqlx::query(
         "INSERT INTO bridge_room_events \
          (event_id, room_id, height, idx, event_type, state_key, sender, depth, json, pos, membership, \
@@ -299,11 +299,12 @@ pub async fn insert_event(
 }
 
 /// `content.m.relates_to`'s `(event_id, rel_type)`, when the event has a relation.
-pub fn relation_of(json: &str) -> (Option<String>, Option<String>) {
-    let Ok(pdu) = serde_json::from_str::<serde_json::Value>(json) else {
+pub fn relation_of(pdu: &Pdu) -> (Option<String>, Option<String>) {
+    // Only the content, not the whole PDU again: this runs for every event applied.
+    let Ok(content) = serde_json::from_str::<serde_json::Value>(pdu.content().get()) else {
         return (None, None);
     };
-    let relates = &pdu["content"]["m.relates_to"];
+    let relates = &content["m.relates_to"];
     (
         relates["event_id"].as_str().map(str::to_owned),
         relates["rel_type"].as_str().map(str::to_owned),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use malachitebft_app_channel::NetworkRequest;
 use malachitebft_app_channel::app::consensus::SignedConsensusMsg;
 use malachitebft_app_channel::app::engine::util::events::Event;
-use malachitebft_app_channel::app::types::core::Validator as _;
+use malachitebft_app_channel::app::types::core::ValidatorSet as _;
 use tokio::sync::{broadcast, mpsc};
 
 use super::context::ConsortContext;
@@ -60,11 +60,7 @@ fn key_of<'a>(
     validators: &'a ValidatorSet,
     address: &Address,
 ) -> Option<&'a ed25519_dalek::VerifyingKey> {
-    validators
-        .validators
-        .iter()
-        .find(|v| v.address() == address)
-        .map(|v| &v.public_key)
+    validators.get_by_address(address).map(|v| &v.public_key)
 }
 
 /// Asks the network, every [`PEER_COUNT_EVERY`], how many peers it is connected to.

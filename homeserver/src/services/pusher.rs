@@ -69,8 +69,12 @@ async fn notify_between(
     from: i64,
     to: i64,
 ) -> Result<()> {
+    // Most blocks concern nobody with a pusher: one query settles that before any room is read.
+    let with_pushers = pushers::users(&state.db.pool).await?;
+    if with_pushers.is_empty() {
+        return Ok(());
+    }
     let pool = state.chain()?.pool().clone();
-    let suffix = format!(":{}", state.server_name);
     for room in read::rooms_changed(&pool, from, to)
         .await
         .map_err(store_error)?
@@ -84,7 +88,8 @@ async fn notify_between(
         let members = read::members(&pool, &room, "join")
             .await
             .map_err(store_error)?;
-        for member in members.iter().filter(|m| m.ends_with(&suffix)) {
+        // Only this organisation's users have pushers here.
+        for member in members.iter().filter(|m| with_pushers.contains(*m)) {
             let user = UserId::parse(member.as_str())
                 .map_err(|e| Error::Internal(format!("stored member: {e}")))?;
             let stored = pushers::of_user(&state.db.pool, member).await?;

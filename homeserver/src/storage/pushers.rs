@@ -68,6 +68,17 @@ pub async fn delete(
     Ok(done.rows_affected() > 0)
 }
 
+/// The users that have a pusher at all.
+pub async fn users(pool: &AnyPool) -> Result<std::collections::HashSet<String>, StorageError> {
+    let rows = sqlx::query("SELECT DISTINCT user_id FROM hs_pushers")
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
 /// A user's pushers, oldest first.
 pub async fn of_user(pool: &AnyPool, user_id: &str) -> Result<Vec<StoredPusher>, StorageError> {
     let rows = sqlx::query(
