@@ -162,6 +162,28 @@ pub async fn relations(
     )
 }
 
+/// The unredacted events that may be bundled with `parent` (edits, thread replies and
+/// references), oldest first by `(origin_server_ts, event_id)`, the order the specification
+/// uses to pick the latest edit.
+pub async fn bundle_candidates(
+    pool: &AnyPool,
+    room_id: &str,
+    parent: &str,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM bridge_room_events WHERE room_id = $1 AND relates_to = $2 \
+         AND rel_type IN ('m.replace', 'm.thread', 'm.reference') AND redacted_by IS NULL \
+         ORDER BY origin_server_ts, event_id"
+    );
+    rows(
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(room_id)
+            .bind(parent)
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
 /// The thread roots of a room, counting replies below position `end`, with the position of
 /// each thread's latest reply (which is below `below`), latest first; only threads
 /// `participant` started or replied to when given.

@@ -1,10 +1,12 @@
 //! Events as clients see them: the PDU without its federation fields, plus `event_id` and
-//! `unsigned` (the sender's own `transaction_id`, `redacted_because`, `prev_content`, `age`).
+//! `unsigned` (the sender's own `transaction_id`, `redacted_because`, `prev_content`, `age`,
+//! and the bundled aggregations `m.relations`).
 
 use consort_bridge::rooms::read::{self, StoredEvent};
 use serde_json::{Map, Value, json};
 use sqlx::AnyPool;
 
+use super::aggregations;
 use super::send::store_error;
 use crate::error::{Error, Result};
 use crate::services::now_ms;
@@ -70,8 +72,29 @@ pub fn bare(event: &StoredEvent) -> Result<Map<String, Value>> {
     Ok(map)
 }
 
-/// One event in client format.
+/// One event in client format, with its bundled aggregations.
 pub async fn to_client(pool: &AnyPool, event: &StoredEvent, viewer: Viewer<'_>) -> Result<Value> {
+    let mut value = render_unbundled(pool, event, viewer).await?;
+    if let Some(relations) = Box::pin(aggregations::bundle(pool, event, viewer)).await? {
+        let map = value
+            .as_object_mut()
+            .ok_or_else(|| Error::Internal("a client event is not an object".into()))?;
+        map.entry("unsigned")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .ok_or_else(|| Error::Internal("unsigned is not an object".into()))?
+            .insert("m.relations".into(), relations);
+    }
+    Ok(value)
+}
+
+/// One event in client format without bundled aggregations: what an aggregation itself
+/// holds (an edit, a thread's latest reply).
+pub async fn render_unbundled(
+    pool: &AnyPool,
+    event: &StoredEvent,
+    viewer: Viewer<'_>,
+) -> Result<Value> {
     let mut map = bare(event)?;
     let mut unsigned = Map::new();
     if let Some(ts) = map.get("origin_server_ts").and_then(Value::as_i64) {

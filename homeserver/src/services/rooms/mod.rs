@@ -2,6 +2,7 @@
 //! the ledger, then read back from the projection that every node applies the same way.
 
 pub mod access;
+pub mod aggregations;
 pub mod client_event;
 pub mod create;
 pub mod directory;
