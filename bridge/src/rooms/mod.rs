@@ -88,6 +88,17 @@ async fn contact_change(
     };
     match content["membership"].as_str() {
         Some("invite") => {
+            // Inviting a user who knocked answers their own request to enter: the contacts
+            // policy, which guards users from invites they did not ask for, does not apply.
+            let knocked = state
+                .get(&(StateEventType::RoomMember, target.to_owned()))
+                .and_then(|prior| {
+                    serde_json::from_str::<serde_json::Value>(prior.content().get()).ok()
+                })
+                .is_some_and(|c| c["membership"] == "knock");
+            if knocked {
+                return Ok(Ok(None));
+            }
             let is_direct = content["is_direct"] == serde_json::Value::Bool(true);
             Ok(
                 match policy::check_invite(conn, genesis, sender, target, is_direct).await? {

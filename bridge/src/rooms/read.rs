@@ -184,6 +184,80 @@ pub async fn bundle_candidates(
     )
 }
 
+/// Events of `rooms` whose indexed text (`keys`: `content.body`, `content.name`,
+/// `content.topic`) has every one of `words` (as word prefixes), with their rank (higher is
+/// better): best first, or newest first when `recent`; at most `limit`. `words` must be
+/// plain alphanumeric words, which both full-text query languages take as they are.
+pub async fn search(
+    pool: &AnyPool,
+    words: &[String],
+    keys: &[&str],
+    rooms: &[String],
+    recent: bool,
+    limit: i64,
+) -> Result<Vec<(StoredEvent, f64)>, StoreError> {
+    if words.is_empty() || keys.is_empty() || rooms.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut conn = pool.acquire().await?;
+    let postgres = conn.backend_name() == "PostgreSQL";
+    let placeholders = |from: usize, n: usize| {
+        (from..from + n)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let key_list = placeholders(2, keys.len());
+    let room_list = placeholders(2 + keys.len(), rooms.len());
+    let limit_param = 2 + keys.len() + rooms.len();
+    let (query, hits) = if postgres {
+        let query = words
+            .iter()
+            .map(|w| format!("{w}:*"))
+            .collect::<Vec<_>>()
+            .join(" & ");
+        let hits = format!(
+            "SELECT event_id AS hit, ts_rank(vector, to_tsquery('simple', $1))::float8 AS rank \
+             FROM bridge_event_search WHERE vector @@ to_tsquery('simple', $1) \
+             AND search_key IN ({key_list})"
+        );
+        (query, hits)
+    } else {
+        let query = words
+            .iter()
+            .map(|w| format!("\"{w}\"*"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        // bm25 is lower for better matches.
+        let hits = format!(
+            "SELECT event_id AS hit, -bm25(bridge_event_search) AS rank FROM bridge_event_search \
+             WHERE bridge_event_search MATCH $1 AND search_key IN ({key_list})"
+        );
+        (query, hits)
+    };
+    let order = if recent {
+        "e.pos DESC"
+    } else {
+        "s.rank DESC, e.pos DESC"
+    };
+    let sql = format!(
+        "SELECT {COLUMNS}, s.rank FROM bridge_room_events e JOIN ({hits}) s ON e.event_id = s.hit \
+         WHERE e.room_id IN ({room_list}) ORDER BY {order} LIMIT ${limit_param}"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(query);
+    for key in keys {
+        q = q.bind(*key);
+    }
+    for room in rooms {
+        q = q.bind(room.as_str());
+    }
+    let rows = q.bind(limit).fetch_all(&mut *conn).await?;
+    Ok(rows
+        .iter()
+        .map(|r| Ok((from_row(r)?, r.try_get::<f64, _>("rank")?)))
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
 /// The thread roots of a room, counting replies below position `end`, with the position of
 /// each thread's latest reply (which is below `below`), latest first; only threads
 /// `participant` started or replied to when given.

@@ -335,6 +335,8 @@ fn matrix_routes() -> Routes {
 
     // Rooms, timelines and /sync (on the ledger).
     r.add::<c::room::create_room::v3::Request, _, _>(client::room::create_room_route);
+    r.add::<c::room::upgrade_room::v3::Request, _, _>(client::room::upgrade_room_route);
+    r.add::<c::search::search_events::v3::Request, _, _>(client::search::search_route);
     r.add::<c::room::get_room_event::v3::Request, _, _>(client::room::get_room_event_route);
     r.add::<c::space::get_hierarchy::v1::Request, _, _>(client::space::hierarchy_route);
     r.add::<c::relations::get_relating_events::v1::Request, _, _>(
@@ -366,6 +368,7 @@ fn matrix_routes() -> Routes {
     r.add::<c::membership::join_room_by_id::v3::Request, _, _>(
         client::membership::join_room_by_id_route,
     );
+    r.add::<c::knock::knock_room::v3::Request, _, _>(client::membership::knock_route);
     r.add::<c::membership::join_room_by_id_or_alias::v3::Request, _, _>(
         client::membership::join_room_by_id_or_alias_route,
     );

@@ -10,8 +10,8 @@ use consort_bridge::rooms::read::{self, StoredEvent};
 use ruma::api::client::filter::{FilterDefinition, RoomEventFilter};
 use ruma::api::client::sync::sync_events::UnreadNotificationsCount;
 use ruma::api::client::sync::sync_events::v3::{
-    Ephemeral, GlobalAccountData, InviteState, InvitedRoom, JoinedRoom, LeftRoom, RoomAccountData,
-    Rooms, State, StateEvents, Timeline,
+    Ephemeral, GlobalAccountData, InviteState, InvitedRoom, JoinedRoom, KnockState, KnockedRoom,
+    LeftRoom, RoomAccountData, Rooms, State, StateEvents, Timeline,
 };
 use ruma::push::Ruleset;
 use ruma::{OwnedRoomId, OwnedUserId, UInt};
@@ -84,6 +84,7 @@ impl SyncResult {
     fn is_empty(&self) -> bool {
         self.rooms.join.is_empty()
             && self.rooms.invite.is_empty()
+            && self.rooms.knock.is_empty()
             && self.rooms.leave.is_empty()
             && self.account_data.events.is_empty()
             && self.to_device.is_empty()
@@ -379,32 +380,52 @@ impl RoomCx<'_> {
         Ok(Some(room))
     }
 
-    /// The section of a room the user is invited to.
-    async fn invited(&self, invite: &StoredEvent) -> Result<InvitedRoom> {
-        let mut invite_state = InviteState::new();
+    /// The room's stripped state as an invite or a knock shows it, ending with the user's
+    /// own membership event: the room's name, avatar, join rule, encryption, and the
+    /// membership of whoever sent `member` (clients show "X invited you" from it).
+    async fn stripped_state(&self, member: &StoredEvent) -> Result<Vec<Value>> {
         let current = read::state_at(self.pool, self.room_id, self.to.end())
             .await
             .map_err(store_error)?;
-        // The room's own stripped state, and the inviter's membership: clients show "X
-        // invited you" from it (with its display name and avatar).
-        let inviter_member = |e: &StoredEvent| {
-            e.kind == "m.room.member" && e.state_key.as_deref() == Some(invite.sender.as_str())
+        let sender_member = |e: &StoredEvent| {
+            e.kind == "m.room.member"
+                && e.state_key.as_deref() == Some(member.sender.as_str())
+                && e.event_id != member.event_id
         };
-        for e in current
+        let mut events = current
             .iter()
-            .filter(|e| INVITE_STATE.contains(&e.kind.as_str()) || inviter_member(e))
-        {
-            invite_state.events.push(raw(&stripped(e)?)?);
-        }
-        let mut own = stripped(invite)?;
-        own["event_id"] = json!(invite.event_id);
-        own["origin_server_ts"] = serde_json::from_str::<Value>(&invite.json)
+            .filter(|e| INVITE_STATE.contains(&e.kind.as_str()) || sender_member(e))
+            .map(stripped)
+            .collect::<Result<Vec<_>>>()?;
+        let mut own = stripped(member)?;
+        own["event_id"] = json!(member.event_id);
+        own["origin_server_ts"] = serde_json::from_str::<Value>(&member.json)
             .ok()
             .and_then(|v| v.get("origin_server_ts").cloned())
             .unwrap_or(Value::Null);
-        invite_state.events.push(raw(&own)?);
+        events.push(own);
+        Ok(events)
+    }
+
+    /// The section of a room the user is invited to.
+    async fn invited(&self, invite: &StoredEvent) -> Result<InvitedRoom> {
+        let mut invite_state = InviteState::new();
+        for e in self.stripped_state(invite).await? {
+            invite_state.events.push(raw(&e)?);
+        }
         let mut room = InvitedRoom::new();
         room.invite_state = invite_state;
+        Ok(room)
+    }
+
+    /// The section of a room the user knocked on.
+    async fn knocked(&self, knock: &StoredEvent) -> Result<KnockedRoom> {
+        let mut knock_state = KnockState::new();
+        for e in self.stripped_state(knock).await? {
+            knock_state.events.push(raw(&e)?);
+        }
+        let mut room = KnockedRoom::new();
+        room.knock_state = knock_state;
         Ok(room)
     }
 
@@ -505,6 +526,9 @@ async fn compute(state: &AppState, sender: &Sender, req: &SyncRequest) -> Result
             }
             Some("invite") if after_since => {
                 result.rooms.invite.insert(id, cx.invited(&member).await?);
+            }
+            Some("knock") if after_since => {
+                result.rooms.knock.insert(id, cx.knocked(&member).await?);
             }
             Some("leave" | "ban")
                 if (req.since.is_some() && after_since)

@@ -310,6 +310,37 @@ impl User {
         self.call(Method::PUT, &path, Some(content)).await
     }
 
+    /// A state entry's content once this user's node has it (for at most 10 s).
+    pub async fn state_when(&self, room: &str, kind: &str, key: &str) -> Value {
+        self.state_matching(room, kind, key, |_| true).await
+    }
+
+    /// A state entry's content once this user's node has one that `pred` accepts.
+    pub async fn state_matching(
+        &self,
+        room: &str,
+        kind: &str,
+        key: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/state/{kind}/{}",
+            enc(room),
+            enc(key)
+        );
+        for _ in 0..200 {
+            let (status, v) = self.call(Method::GET, &path, None).await;
+            if status == StatusCode::OK && pred(&v) {
+                return v;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "{kind}/{key} of {room} as expected never reached {}",
+            self.base
+        );
+    }
+
     /// Every event of a room the user may see, oldest first, paging `/messages` backwards.
     pub async fn all_messages(&self, room: &str) -> Vec<Value> {
         let mut events = Vec::new();

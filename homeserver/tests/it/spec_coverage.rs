@@ -40,13 +40,6 @@ const OWNED_ELSEWHERE: &[(&str, &str, &str)] = &[
         "/_matrix/client/v3/events ",
         "not offered: guest peeking of world-readable rooms",
     ),
-    ("POST", "/_matrix/client/v3/search", "issue 13: search"),
-    (
-        "POST",
-        "/_matrix/client/v3/rooms/{}/upgrade",
-        "issue 13: room upgrades",
-    ),
-    ("POST", "/_matrix/client/v3/knock/{}", "issue 13: knocking"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,3 +12,4 @@ mod media;
 mod preview;
 mod rooms;
 mod session;
+mod timeline;

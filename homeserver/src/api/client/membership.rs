@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::State;
 use consort_bridge::rooms::read;
+use ruma::api::client::knock::knock_room;
 use ruma::api::client::membership::{
     ban_user, forget_room, get_member_events, invite_user, join_room_by_id,
     join_room_by_id_or_alias, joined_members, joined_rooms, kick_user, leave_room, unban_user,
@@ -33,6 +34,24 @@ async fn resolve(state: &AppState, target: &ruma::RoomOrAliasId) -> Result<Owned
             OwnedRoomId::try_from(room).map_err(|e| Error::Internal(e.to_string()))
         }
     }
+}
+
+/// `POST /_matrix/client/v3/knock/{roomIdOrAlias}`
+pub async fn knock_route(
+    State(state): AppStateRef,
+    body: Ruma<knock_room::v3::Request>,
+) -> RouteResult<knock_room::v3::Response> {
+    let sender = body.sender()?;
+    sender.active()?;
+    let room_id = resolve(&state, &body.body.room_id_or_alias).await?;
+    membership::knock(
+        &state,
+        &sender.user_id,
+        &room_id,
+        body.body.reason.as_deref(),
+    )
+    .await?;
+    Ok(knock_room::v3::Response::new(room_id).into())
 }
 
 /// `POST /_matrix/client/v3/rooms/{roomId}/join`

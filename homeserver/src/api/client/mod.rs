@@ -21,6 +21,7 @@ pub mod relations;
 pub mod report;
 pub mod restrict;
 pub mod room;
+pub mod search;
 pub mod session;
 pub mod space;
 pub mod state;

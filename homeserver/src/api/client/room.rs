@@ -4,7 +4,7 @@
 use axum::extract::State;
 use consort_bridge::rooms::read;
 use ruma::OwnedRoomAliasId;
-use ruma::api::client::room::{aliases, create_room, get_room_event};
+use ruma::api::client::room::{aliases, create_room, get_room_event, upgrade_room};
 
 use super::{AppStateRef, RouteResult};
 use crate::api::ruma_wrapper::Ruma;
@@ -13,6 +13,7 @@ use crate::services::rooms::access::access;
 use crate::services::rooms::client_event::{Viewer, raw, to_client};
 use crate::services::rooms::create::create_room;
 use crate::services::rooms::send::store_error;
+use crate::services::rooms::upgrade::upgrade;
 
 /// `POST /_matrix/client/v3/createRoom`
 pub async fn create_room_route(
@@ -23,6 +24,17 @@ pub async fn create_room_route(
     sender.active()?;
     let room_id = create_room(&state, &sender.user_id, &body.body).await?;
     Ok(create_room::v3::Response::new(room_id).into())
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/upgrade`
+pub async fn upgrade_room_route(
+    State(state): AppStateRef,
+    body: Ruma<upgrade_room::v3::Request>,
+) -> RouteResult<upgrade_room::v3::Response> {
+    let sender = body.sender()?;
+    sender.active()?;
+    let new = upgrade(&state, &sender.user_id, &body.body).await?;
+    Ok(upgrade_room::v3::Response::new(new).into())
 }
 
 /// `GET /_matrix/client/v3/rooms/{roomId}/event/{eventId}`: an event the caller may see.

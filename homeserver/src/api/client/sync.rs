@@ -8,7 +8,7 @@ use ruma::api::client::sync::sync_events::{self, v3::Filter};
 use ruma::presence::PresenceState;
 use ruma::{OneTimeKeyAlgorithm, OwnedUserId};
 
-use super::{AppStateRef, RouteResult};
+use super::AppStateRef;
 use crate::api::ruma_wrapper::Ruma;
 use crate::error::{Error, Result};
 use crate::services::now_ms;
@@ -38,7 +38,7 @@ async fn filter(state: &AppState, user: &str, filter: Option<&Filter>) -> Result
 pub async fn sync_events_route(
     State(state): AppStateRef,
     body: Ruma<sync_events::v3::Request>,
-) -> RouteResult<sync_events::v3::Response> {
+) -> Result<axum::response::Response> {
     let sender = body.sender()?;
     let r = &body.body;
     if matches!(
@@ -62,6 +62,7 @@ pub async fn sync_events_route(
     let result = sync(&state, sender, &req).await?;
     drop(long_poll);
     let mut response = sync_events::v3::Response::new(result.next_batch.to_string());
+    let knocked = result.rooms.knock.clone();
     response.rooms = result.rooms;
     response.account_data = result.account_data;
     response.device_one_time_keys_count = super::keys::one_time_key_counts(&state, sender).await?;
@@ -90,5 +91,25 @@ pub async fn sync_events_route(
             .map_err(|e| Error::Internal(format!("stored user id: {e}")))?;
         response.device_lists.left.push(user);
     }
-    Ok(response.into())
+    with_knocks(response, knocked)
+}
+
+/// The response as JSON, with `rooms.knock` always there when there are knocks: ruma leaves
+/// out `rooms` altogether when its only updates are knocks.
+fn with_knocks(
+    response: sync_events::v3::Response,
+    knocked: std::collections::BTreeMap<ruma::OwnedRoomId, sync_events::v3::KnockedRoom>,
+) -> Result<axum::response::Response> {
+    use axum::response::IntoResponse;
+    use ruma::api::OutgoingResponse;
+    let http = response
+        .try_into_http_response::<Vec<u8>>()
+        .map_err(|e| Error::Internal(format!("cannot serialize the sync response: {e}")))?;
+    let mut json: serde_json::Value = serde_json::from_slice(http.body())
+        .map_err(|e| Error::Internal(format!("sync response is not JSON: {e}")))?;
+    if !knocked.is_empty() {
+        json["rooms"]["knock"] = serde_json::to_value(&knocked)
+            .map_err(|e| Error::Internal(format!("cannot serialize knocks: {e}")))?;
+    }
+    Ok(axum::Json(json).into_response())
 }

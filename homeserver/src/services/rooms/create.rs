@@ -103,12 +103,23 @@ fn power_levels(
     })
 }
 
+/// What an upgrade adds to a plain `createRoom`: the old room's bans, and the power levels to
+/// restore last when the upgrading user had to be raised to set up the new room. An upgrade
+/// also never adds the configured default encryption: the new room is as encrypted as the old.
+#[derive(Debug, Default)]
+pub struct Upgrade {
+    /// Users banned from the old room, banned from the new one too.
+    pub bans: Vec<String>,
+    /// The old room's power levels, when the first power levels event had to differ.
+    pub restore_power_levels: Option<Value>,
+}
+
 /// Everything after the create event and the creator's join, in Synapse's order.
 fn state_plan(
     state: &AppState,
     req: &Request,
     creator: &UserId,
-    version: &RoomVersionId,
+    (version, upgrade): (&RoomVersionId, bool),
     alias: Option<&str>,
 ) -> Result<Vec<StateDraft>> {
     let preset = req.preset.clone().unwrap_or(match req.visibility {
@@ -187,7 +198,8 @@ fn state_plan(
                 )
         }
         EncryptionDefault::Off => false,
-    } && !overridden("m.room.encryption");
+    } && !upgrade
+        && !overridden("m.room.encryption");
     plan.extend(initial);
     if encrypt {
         plan.push(entry(
@@ -228,6 +240,16 @@ async fn requested_alias(state: &AppState, req: &Request) -> Result<Option<Strin
 
 /// Creates a room for `creator`; returns its id once its first events are applied.
 pub async fn create_room(state: &AppState, creator: &UserId, req: &Request) -> Result<OwnedRoomId> {
+    create_room_as(state, creator, req, None).await
+}
+
+/// Creates a room, the upgrade of another one when `upgrade` is given.
+pub async fn create_room_as(
+    state: &AppState,
+    creator: &UserId,
+    req: &Request,
+    upgrade: Option<&Upgrade>,
+) -> Result<OwnedRoomId> {
     let chain = state.chain()?;
     let version = version(state, req.room_version.as_ref())?;
     if req.initial_state.len() + req.invite.len() > MAX_INITIAL_EVENTS {
@@ -292,8 +314,27 @@ pub async fn create_room(state: &AppState, creator: &UserId, req: &Request) -> R
         join["displayname"] = json!(name);
     }
     push(&mut room, "m.room.member", Some(creator.as_str()), join)?;
-    for e in state_plan(state, req, creator, &version, alias.as_deref())? {
+    for e in state_plan(
+        state,
+        req,
+        creator,
+        (&version, upgrade.is_some()),
+        alias.as_deref(),
+    )? {
         push(&mut room, &e.kind, Some(&e.state_key), e.content)?;
+    }
+    if let Some(upgrade) = upgrade {
+        for user in &upgrade.bans {
+            push(
+                &mut room,
+                "m.room.member",
+                Some(user),
+                json!({ "membership": "ban" }),
+            )?;
+        }
+        if let Some(levels) = &upgrade.restore_power_levels {
+            push(&mut room, "m.room.power_levels", Some(""), levels.clone())?;
+        }
     }
     for user in &req.invite {
         let mut content = json!({ "membership": "invite" });

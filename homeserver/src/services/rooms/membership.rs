@@ -41,7 +41,7 @@ async fn member_content(
     reason: Option<&str>,
 ) -> Result<Value> {
     let mut content = json!({ "membership": membership });
-    if matches!(membership, "join" | "invite")
+    if matches!(membership, "join" | "invite" | "knock")
         && let Some(user) = users::get(state.chain()?.pool(), target.as_str()).await?
     {
         if let Some(name) = user.displayname {
@@ -87,6 +87,33 @@ pub async fn join(
     }
     forgotten::remember(&state.db.pool, user.as_str(), room_id.as_str()).await?;
     Ok(())
+}
+
+/// Knocks on `room_id`: asks its members to let the user in (join rule `knock` or
+/// `knock_restricted`, room versions 7 and up, as the auth rules decide). Knocking again
+/// changes nothing.
+pub async fn knock(
+    state: &AppState,
+    user: &UserId,
+    room_id: &RoomId,
+    reason: Option<&str>,
+) -> Result<()> {
+    if !room_exists(state, room_id).await? {
+        return Err(Error::not_found(
+            "No known servers to knock on this room through",
+        ));
+    }
+    match current(state, room_id, user).await?.as_deref() {
+        Some("join") => Err(Error::forbidden("You are already in the room.")),
+        Some("invite") => Err(Error::forbidden(
+            "You are already invited to this room; accept the invite instead.",
+        )),
+        Some("ban") => Err(Error::forbidden("You are banned from this room")),
+        Some("knock") => Ok(()),
+        _ => member_event(state, user, room_id, user, "knock", reason)
+            .await
+            .map(|_| ()),
+    }
 }
 
 /// Invites `target` (a registered user of any organisation).

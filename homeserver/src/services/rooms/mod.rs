@@ -9,8 +9,10 @@ pub mod directory;
 pub mod filter;
 pub mod membership;
 pub mod notifications;
+pub mod search;
 pub mod send;
 pub mod timeline;
+pub mod upgrade;
 pub mod visibility;
 
 use http::StatusCode;
