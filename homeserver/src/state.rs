@@ -46,6 +46,8 @@ pub struct AppState {
     pub txn_locks: TxnLocks,
     /// Unread counts already computed for `/sync`.
     pub unread: UnreadCache,
+    /// Sliding sync connections and where each left off.
+    pub sliding_connections: crate::services::sliding_sync::connections::Connections,
     /// The media repository.
     pub media: Media,
     /// The node's Prometheus metrics.
@@ -81,6 +83,7 @@ impl AppState {
             notifier: LocalNotifier::default(),
             txn_locks: TxnLocks::default(),
             unread: UnreadCache::default(),
+            sliding_connections: Default::default(),
         })
     }
 

@@ -218,7 +218,7 @@ pub async fn search(
             .join(" & ");
         let hits = format!(
             "SELECT event_id AS hit, ts_rank(vector, to_tsquery('simple', $1))::float8 AS rank \
-             FROM bridge_event_search WHERE vector @@ to_tsquery('simple', $1) \
+             FROM hs_event_search WHERE vector @@ to_tsquery('simple', $1) \
              AND search_key IN ({key_list})"
         );
         (query, hits)
@@ -230,8 +230,8 @@ pub async fn search(
             .join(" ");
         // bm25 is lower for better matches.
         let hits = format!(
-            "SELECT event_id AS hit, -bm25(bridge_event_search) AS rank FROM bridge_event_search \
-             WHERE bridge_event_search MATCH $1 AND search_key IN ({key_list})"
+            "SELECT event_id AS hit, -bm25(hs_event_search) AS rank FROM hs_event_search \
+             WHERE hs_event_search MATCH $1 AND search_key IN ({key_list})"
         );
         (query, hits)
     };
@@ -255,6 +255,34 @@ pub async fn search(
     Ok(rows
         .iter()
         .map(|r| Ok((from_row(r)?, r.try_get::<f64, _>("rank")?)))
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// The rooms a user has a membership in, with that membership and the position of each
+/// room's latest event below `end` (its recency, for sliding sync's ordering).
+pub async fn rooms_by_recency(
+    pool: &AnyPool,
+    user_id: &str,
+    end: i64,
+) -> Result<Vec<(String, String, i64)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT m.room_id, m.membership, \
+         (SELECT MAX(e.pos) FROM bridge_room_events e WHERE e.room_id = m.room_id AND e.pos < $2) \
+         FROM bridge_memberships m WHERE m.user_id = $1 ORDER BY m.room_id",
+    )
+    .bind(user_id)
+    .bind(end)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get::<Option<i64>, _>(2)?.unwrap_or(0),
+            ))
+        })
         .collect::<Result<_, sqlx::Error>>()?)
 }
 

@@ -460,6 +460,7 @@ fn matrix_routes() -> Routes {
     r.add::<c::presence::get_presence::v3::Request, _, _>(client::presence::get_presence_route);
     r.add::<c::presence::set_presence::v3::Request, _, _>(client::presence::set_presence_route);
     r.add::<c::sync::sync_events::v3::Request, _, _>(client::sync::sync_events_route);
+    r.add::<c::sync::sync_events::v5::Request, _, _>(client::sliding_sync::sliding_sync_route);
     r.add::<c::keys::upload_keys::v3::Request, _, _>(client::keys::upload_keys_route);
     r.add::<c::keys::get_keys::v3::Request, _, _>(client::keys::get_keys_route);
     r.add::<c::keys::claim_keys::v3::Request, _, _>(client::keys::claim_keys_route);

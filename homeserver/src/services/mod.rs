@@ -20,6 +20,7 @@ pub mod registration_ledger;
 pub mod reports;
 pub mod rooms;
 pub mod shared_secret;
+pub mod sliding_sync;
 pub mod sync;
 pub mod tokens;
 pub mod typing;

@@ -60,6 +60,9 @@ pub struct SyncRequest {
     pub full_state: bool,
     /// How long to wait for something new.
     pub timeout: Duration,
+    /// Answer as of this token instead of now (sliding sync computes several parts of one
+    /// answer at one token).
+    pub upto: Option<SyncToken>,
 }
 
 /// A `/sync` answer before it becomes ruma's response type.
@@ -461,7 +464,10 @@ fn account_data_event(entry: &account_data::AccountData) -> Result<Value> {
 async fn compute(state: &AppState, sender: &Sender, req: &SyncRequest) -> Result<SyncResult> {
     let chain = state.chain()?;
     let pool = chain.pool();
-    let to = current_token(state).await?;
+    let to = match req.upto {
+        Some(upto) => upto,
+        None => current_token(state).await?,
+    };
     let user = sender.user_id.as_str();
     let since_local = req.since.map_or(0, |s| s.local);
     let changed_local = account_data::changed(&state.db.pool, user, since_local, to.local).await?;

@@ -36,6 +36,7 @@ mod rooms;
 mod rooms_bad_input;
 mod rooms_features;
 mod search;
+mod sliding_sync;
 mod spaces;
 mod spec_bodies;
 mod spec_coverage;

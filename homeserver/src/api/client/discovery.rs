@@ -38,6 +38,9 @@ pub async fn versions_route(
     response
         .unstable_features
         .insert("uk.half-shot.msc2666.query_mutual_rooms".to_owned(), true);
+    response
+        .unstable_features
+        .insert("org.matrix.simplified_msc3575".to_owned(), true);
     Ok(response.into())
 }
 

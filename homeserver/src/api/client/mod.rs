@@ -23,6 +23,7 @@ pub mod restrict;
 pub mod room;
 pub mod search;
 pub mod session;
+pub mod sliding_sync;
 pub mod space;
 pub mod state;
 pub mod sync;

@@ -57,6 +57,7 @@ pub async fn sync_events_route(
         since: r.since.as_deref().map(SyncToken::parse).transpose()?,
         full_state: r.full_state,
         timeout: r.timeout.unwrap_or(Duration::ZERO),
+        upto: None,
     };
     let long_poll = (!req.timeout.is_zero()).then(|| state.metrics.long_poll());
     let result = sync(&state, sender, &req).await?;

@@ -1,0 +1,229 @@
+//! Simplified sliding sync (MSC4186) over the raw API, across two organisations: a list
+//! window over rooms in recency order with `count`, per-room fields, required state with
+//! `$ME` and `$LAZY`, a message from another organisation moving its room into the window
+//! (woken long-poll), an incremental answer with only what is new, room subscriptions,
+//! independent `conn_id`s, unknown positions (`M_UNKNOWN_POS`), many rooms, and bad input.
+
+use consort_homeserver::config::RegistrationMode;
+use consort_homeserver::testing::{Consortium, Db};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::client::{User, register};
+use crate::rooms::everywhere;
+
+const PATH: &str = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync";
+
+async fn slide(user: &User, query: &str, body: Value) -> (StatusCode, Value) {
+    user.call(Method::POST, &format!("{PATH}{query}"), Some(body))
+        .await
+}
+
+async fn slide_ok(user: &User, query: &str, body: Value) -> Value {
+    let (status, v) = slide(user, query, body).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    v
+}
+
+fn room_ids(answer: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = answer["rooms"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+fn bodies(room: &Value) -> Vec<String> {
+    room["timeline"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn list(ranges: Value, timeline_limit: u64) -> Value {
+    json!({"lists": {"all": {
+        "ranges": ranges,
+        "timeline_limit": timeline_limit,
+        "required_state": [["m.room.name", ""], ["m.room.member", "$ME"], ["m.room.member", "$LAZY"]],
+    }}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sliding_sync_lists_rooms_by_recency_across_organisations() {
+    let c = Consortium::start(2, Db::Sqlite, RegistrationMode::Open).await;
+    let alice = register(&c.org(1).base_url, "alice").await;
+    let bob = register(&c.org(2).base_url, "bob").await;
+    let versions = alice
+        .ok(Method::GET, "/_matrix/client/versions", None)
+        .await;
+    assert_eq!(
+        versions["unstable_features"]["org.matrix.simplified_msc3575"],
+        json!(true)
+    );
+
+    let mut rooms = Vec::new();
+    for name in ["one", "two", "three"] {
+        let room = alice
+            .create_room(json!({"preset": "public_chat", "name": name}))
+            .await;
+        alice.send(&room, &format!("hello {name}")).await;
+        rooms.push(room);
+    }
+    let (one, two, three) = (&rooms[0], &rooms[1], &rooms[2]);
+
+    // The two most recent rooms, whole.
+    let first = slide_ok(&alice, "", list(json!([[0, 1]]), 2)).await;
+    assert_eq!(first["lists"]["all"]["count"], json!(3), "{first}");
+    let mut expected = vec![two.clone(), three.clone()];
+    expected.sort();
+    assert_eq!(room_ids(&first), expected, "{first}");
+    let r3 = &first["rooms"][three];
+    assert_eq!(r3["initial"], json!(true));
+    assert_eq!(r3["name"], json!("three"));
+    assert_eq!(bodies(r3), vec!["hello three"]);
+    assert_eq!(r3["joined_count"], json!(1));
+    assert!(
+        r3["bump_stamp"].as_u64() > first["rooms"][two]["bump_stamp"].as_u64(),
+        "{first}"
+    );
+    let required: Vec<(String, String)> = r3["required_state"]
+        .as_array()
+        .expect("required_state")
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap_or_default().to_owned(),
+                e["state_key"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        required.contains(&("m.room.name".into(), String::new())),
+        "{required:?}"
+    );
+    assert!(
+        required.contains(&("m.room.member".into(), alice.user_id.clone())),
+        "{required:?}"
+    );
+    assert!(
+        !required.iter().any(|(t, _)| t == "m.room.join_rules"),
+        "{required:?}"
+    );
+    let pos = first["pos"].as_str().expect("pos").to_owned();
+
+    // Bob, on org2, joins room one and speaks: it moves into the window, new to the
+    // connection, with Bob's membership as lazy-loaded state.
+    bob.join_when_known(one).await;
+    let moved = bob.send(one, "hello from org2").await;
+    everywhere(&c, &moved).await;
+    let mut pos = pos;
+    let mut seen = None;
+    for _ in 0..10 {
+        let next = slide_ok(
+            &alice,
+            &format!("?pos={pos}&timeout=10000"),
+            list(json!([[0, 1]]), 2),
+        )
+        .await;
+        pos = next["pos"].as_str().expect("pos").to_owned();
+        if bodies(&next["rooms"][one]).contains(&"hello from org2".to_owned()) {
+            seen = Some(next);
+            break;
+        }
+    }
+    let next = seen.expect("room one moved into the window");
+    let r1 = &next["rooms"][one];
+    assert_eq!(r1["initial"], json!(true), "{next}");
+    assert_eq!(r1["joined_count"], json!(2));
+    assert!(
+        r1["required_state"]
+            .as_array()
+            .expect("state")
+            .iter()
+            .any(|e| e["state_key"] == json!(bob.user_id)),
+        "{r1}"
+    );
+
+    // An incremental answer: only what is new in a room the connection has.
+    let latest = alice.send(one, "and again").await;
+    everywhere(&c, &latest).await;
+    let inc = slide_ok(
+        &alice,
+        &format!("?pos={pos}&timeout=10000"),
+        list(json!([[0, 1]]), 2),
+    )
+    .await;
+    let r1 = &inc["rooms"][one];
+    assert_eq!(bodies(r1), vec!["and again"], "{inc}");
+    assert!(r1.get("initial").is_none(), "{inc}");
+    assert_eq!(r1["num_live"], json!(1));
+
+    // A subscription on another connection; positions are per connection.
+    let sub = slide_ok(
+        &alice,
+        "",
+        json!({"conn_id": "room", "room_subscriptions": {one.clone(): {"timeline_limit": 1, "required_state": []}}}),
+    )
+    .await;
+    assert_eq!(room_ids(&sub), vec![one.clone()]);
+    assert_eq!(bodies(&sub["rooms"][one]), vec!["and again"]);
+    let sub_pos = sub["pos"].as_str().expect("pos");
+    let (status, v) = slide(&alice, &format!("?pos={sub_pos}"), list(json!([[0, 1]]), 1)).await;
+    assert_eq!(
+        (status, v["errcode"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("M_UNKNOWN_POS")),
+        "{v}"
+    );
+    for bad in ["999999", "nope"] {
+        let (status, v) = slide(&alice, &format!("?pos={bad}"), list(json!([[0, 1]]), 1)).await;
+        assert_eq!(
+            (status, v["errcode"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("M_UNKNOWN_POS")),
+            "{v}"
+        );
+    }
+
+    // Bad input.
+    for (body, errcode) in [
+        (list(json!([[-1, 2]]), 1), "M_BAD_JSON"),
+        (list(json!([[5, 2]]), 1), "M_INVALID_PARAM"),
+        (
+            json!({"lists": {"all": {"ranges": [[0, 1]], "timeline_limit": "x"}}}),
+            "M_BAD_JSON",
+        ),
+        (json!({"lists": 3}), "M_BAD_JSON"),
+    ] {
+        let (status, v) = slide(&alice, "", body.clone()).await;
+        assert_eq!(
+            (status, v["errcode"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(errcode)),
+            "{body}: {v}"
+        );
+    }
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_window_of_twenty_out_of_many_rooms() {
+    let c = Consortium::start(1, Db::Sqlite, RegistrationMode::Open).await;
+    let alice = register(&c.org(1).base_url, "alice").await;
+    let mut rooms = Vec::new();
+    for i in 0..60 {
+        rooms.push(
+            alice
+                .create_room(json!({"name": format!("room {i}")}))
+                .await,
+        );
+    }
+    let answer = slide_ok(&alice, "", list(json!([[0, 19]]), 1)).await;
+    assert_eq!(answer["lists"]["all"]["count"], json!(60), "{answer}");
+    let mut newest: Vec<String> = rooms[40..].to_vec();
+    newest.sort();
+    assert_eq!(room_ids(&answer), newest);
+    c.shutdown().await;
+}
