@@ -9,7 +9,7 @@ use consort_homeserver::testing::{Consortium, Db};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::client::{User, register};
+use crate::client::{User, enc, register};
 use crate::rooms::everywhere;
 
 const PATH: &str = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync";
@@ -225,5 +225,156 @@ async fn a_window_of_twenty_out_of_many_rooms() {
     let mut newest: Vec<String> = rooms[40..].to_vec();
     newest.sort();
     assert_eq!(room_ids(&answer), newest);
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sliding_sync_extensions() {
+    let c = Consortium::start(2, Db::Sqlite, RegistrationMode::Open).await;
+    let alice = register(&c.org(1).base_url, "alice").await;
+    let bob = register(&c.org(2).base_url, "bob").await;
+    // Typing stays on a node: Carol, Alice's colleague, types.
+    let carol = register(&c.org(1).base_url, "carol").await;
+    let room = alice
+        .create_room(json!({"preset": "public_chat", "name": "ext"}))
+        .await;
+    bob.join_when_known(&room).await;
+    carol.join_when_known(&room).await;
+    let message = bob.send(&room, "read me").await;
+    everywhere(&c, &message).await;
+    alice
+        .ok(
+            Method::PUT,
+            &format!(
+                "/_matrix/client/v3/user/{}/account_data/org.example.setting",
+                enc(&alice.user_id)
+            ),
+            Some(json!({"on": true})),
+        )
+        .await;
+    // To Alice's device by id: `*` means the devices whose keys are on the ledger.
+    let device = alice
+        .ok(Method::GET, "/_matrix/client/v3/account/whoami", None)
+        .await["device_id"]
+        .as_str()
+        .expect("device_id")
+        .to_owned();
+    bob.ok(
+        Method::PUT,
+        "/_matrix/client/v3/sendToDevice/org.example.ping/t1",
+        Some(json!({"messages": {alice.user_id.clone(): {device: {"n": 1}}}})),
+    )
+    .await;
+    let everything = |to_device_since: Option<&str>| {
+        let mut to_device = json!({"enabled": true});
+        if let Some(s) = to_device_since {
+            to_device["since"] = json!(s);
+        }
+        let mut body = list(json!([[0, 9]]), 1);
+        body["extensions"] = json!({
+            "to_device": to_device,
+            "e2ee": {"enabled": true},
+            "account_data": {"enabled": true},
+            "receipts": {"enabled": true},
+            "typing": {"enabled": true},
+        });
+        body
+    };
+    // The first answer has the global account data; Bob's ping arrives once Alice's node
+    // has applied it.
+    let first = slide_ok(&alice, "", everything(None)).await;
+    let ext = &first["extensions"];
+    assert!(
+        ext["account_data"]["global"]
+            .as_array()
+            .expect("global")
+            .iter()
+            .any(|e| e["type"] == "org.example.setting"),
+        "{first}"
+    );
+    assert!(
+        ext["e2ee"]["device_unused_fallback_key_types"].is_array(),
+        "{first}"
+    );
+    let mut answer = first;
+    for _ in 0..20 {
+        let ext = &answer["extensions"];
+        if ext["to_device"]["events"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty())
+        {
+            break;
+        }
+        let pos = answer["pos"].as_str().expect("pos").to_owned();
+        let since = ext["to_device"]["next_batch"].as_str().map(str::to_owned);
+        answer = slide_ok(
+            &alice,
+            &format!("?pos={pos}&timeout=1000"),
+            everything(since.as_deref()),
+        )
+        .await;
+    }
+    let ext = &answer["extensions"];
+    let pings = ext["to_device"]["events"]
+        .as_array()
+        .expect("to_device events");
+    assert_eq!(pings.len(), 1, "{answer}");
+    assert_eq!(pings[0]["type"], json!("org.example.ping"));
+    assert_eq!(pings[0]["sender"], json!(bob.user_id));
+    let since = ext["to_device"]["next_batch"]
+        .as_str()
+        .expect("next_batch")
+        .to_owned();
+    let pos = answer["pos"].as_str().expect("pos").to_owned();
+
+    // Carol's typing and Alice's receipt reach the next answer; the ping is not repeated.
+    carol
+        .ok(
+            Method::PUT,
+            &format!(
+                "/_matrix/client/v3/rooms/{}/typing/{}",
+                enc(&room),
+                enc(&carol.user_id)
+            ),
+            Some(json!({"typing": true, "timeout": 30000})),
+        )
+        .await;
+    alice
+        .ok(
+            Method::POST,
+            &format!(
+                "/_matrix/client/v3/rooms/{}/receipt/m.read/{}",
+                enc(&room),
+                enc(&message)
+            ),
+            Some(json!({})),
+        )
+        .await;
+    let mut pos = pos;
+    let (mut typing, mut receipt) = (false, false);
+    for _ in 0..10 {
+        let next = slide_ok(
+            &alice,
+            &format!("?pos={pos}&timeout=5000"),
+            everything(Some(&since)),
+        )
+        .await;
+        pos = next["pos"].as_str().expect("pos").to_owned();
+        let ext = &next["extensions"];
+        assert!(
+            ext["to_device"]["events"]
+                .as_array()
+                .is_none_or(Vec::is_empty),
+            "{next}"
+        );
+        typing |= ext["typing"]["rooms"][&room]["content"]["user_ids"] == json!([carol.user_id]);
+        receipt |= ext["receipts"]["rooms"][&room]["content"][&message]["m.read"]
+            .get(&alice.user_id)
+            .is_some();
+        if typing && receipt {
+            break;
+        }
+    }
+    assert!(typing && receipt, "typing {typing}, receipt {receipt}");
     c.shutdown().await;
 }

@@ -6,6 +6,7 @@
 //! sync from the connection's last token, both at the same token, so nothing is skipped.
 
 pub mod connections;
+mod extensions;
 mod rooms;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -114,8 +115,9 @@ pub async fn sliding_sync(state: &AppState, sender: &Sender, req: &Request) -> R
         }
         None => None,
     };
-    // The rooms new to the connection: an initial sync of just those, at the same token.
-    let fresh = if initial.is_empty() {
+    // The rooms new to the connection: an initial sync of just those, at the same token
+    // (for a new connection always: it also gives the global data).
+    let fresh = if initial.is_empty() && previous.is_some() {
         None
     } else {
         let limit = initial
@@ -146,6 +148,7 @@ pub async fn sliding_sync(state: &AppState, sender: &Sender, req: &Request) -> R
     };
 
     let mut answer_rooms = BTreeMap::new();
+    let mut room_sources = Vec::new();
     let by_id: BTreeMap<&str, &Candidate> = all.iter().map(|c| (c.room_id.as_str(), c)).collect();
     for (room_id, w) in &wanted {
         let Some(candidate) = by_id.get(room_id.as_str()) else {
@@ -161,14 +164,24 @@ pub async fn sliding_sync(state: &AppState, sender: &Sender, req: &Request) -> R
             .as_ref()
             .filter(|_| !is_initial)
             .map(|p| p.token.end());
+        let id = OwnedRoomId::try_from(room_id.as_str())
+            .map_err(|e| Error::Internal(format!("stored room id: {e}")))?;
+        if let Some(source) = source {
+            room_sources.push((id.clone(), source));
+        }
         if let Some(room) =
             room_entry(state, sender, candidate, w, source, (since, token.end())).await?
         {
-            let id = OwnedRoomId::try_from(room_id.as_str())
-                .map_err(|e| Error::Internal(format!("stored room id: {e}")))?;
             answer_rooms.insert(id, room);
         }
     }
+    let sources = extensions::Sources {
+        global: incremental.as_ref().or(fresh.as_ref()),
+        rooms: room_sources,
+        since: previous.as_ref().map(|p| p.token.end()),
+        end: token.end(),
+    };
+    let extensions = extensions::extensions(state, sender, req, &sources).await?;
     let mut rooms_sent = sent;
     rooms_sent.extend(wanted.keys().cloned());
     let pos = state.sliding_connections.put(
@@ -181,6 +194,7 @@ pub async fn sliding_sync(state: &AppState, sender: &Sender, req: &Request) -> R
     let mut response = Response::new(pos.to_string());
     response.txn_id = req.txn_id.clone();
     response.rooms = answer_rooms;
+    response.extensions = extensions;
     for (name, count) in counts {
         let mut list = response::List::default();
         list.count = UInt::try_from(count as u64).unwrap_or(UInt::MAX);

@@ -1,0 +1,155 @@
+//! Sliding sync extensions: `to_device` (with its own `since`), `e2ee` (device list changes,
+//! one-time key counts, unused fallback key types), `account_data` (global and per room),
+//! `receipts` and `typing` for the rooms of the answer. Each is answered only when the
+//! request enables it.
+
+use std::collections::BTreeMap;
+
+use ruma::api::client::sync::sync_events::v5::{Request, response};
+use ruma::serde::Raw;
+use ruma::{OneTimeKeyAlgorithm, OwnedRoomId, OwnedUserId};
+use serde_json::{Value, json};
+
+use crate::api::client::keys::one_time_key_counts;
+use crate::error::{Error, Result};
+use crate::services::auth::Sender;
+use crate::services::keys;
+use crate::services::sync::SyncResult;
+use crate::state::AppState;
+
+/// Where each room's data comes from: the `/sync` computation that covered it.
+pub struct Sources<'a> {
+    /// The computation global data (account data) comes from.
+    pub global: Option<&'a SyncResult>,
+    /// Per room of the answer, its computation.
+    pub rooms: Vec<(OwnedRoomId, &'a SyncResult)>,
+    /// The position the connection had (`None` for a new connection).
+    pub since: Option<i64>,
+    /// The position of this answer.
+    pub end: i64,
+}
+
+fn reraw<T>(json: &str) -> Raw<T> {
+    Raw::from_json(serde_json::value::RawValue::from_string(json.to_owned()).expect("valid JSON"))
+}
+
+fn user_ids(users: &[String]) -> Vec<OwnedUserId> {
+    users
+        .iter()
+        .filter_map(|u| OwnedUserId::try_from(u.as_str()).ok())
+        .collect()
+}
+
+/// The extensions part of the answer.
+pub async fn extensions(
+    state: &AppState,
+    sender: &Sender,
+    req: &Request,
+    sources: &Sources<'_>,
+) -> Result<response::Extensions> {
+    let asked = &req.extensions;
+    let mut out = response::Extensions::default();
+    if asked.to_device.enabled == Some(true) {
+        let since =
+            match asked.to_device.since.as_deref() {
+                None => None,
+                Some(s) => Some(s.parse::<i64>().map_err(|_| {
+                    Error::invalid_param(format!("Invalid to_device since token {s}"))
+                })?),
+            };
+        let limit = asked.to_device.limit.map_or(100, u64::from).clamp(1, 1000) as usize;
+        let mut to_device = response::ToDevice::default();
+        let messages = keys::to_device_inbox(state, sender, since, sources.end).await?;
+        // A page at most `limit` long; the next one starts after its last message.
+        let mut next = sources.end;
+        for message in messages.iter().take(limit) {
+            let content: Value = serde_json::from_str(&message.content)
+                .map_err(|e| Error::Internal(format!("stored to-device content: {e}")))?;
+            to_device
+                .events
+                .push(crate::services::rooms::client_event::raw(&json!({
+                    "sender": message.sender,
+                    "type": message.event_type,
+                    "content": content,
+                }))?);
+        }
+        if messages.len() > limit
+            && let Some(last) = messages.get(limit - 1)
+        {
+            next = last.pos + 1;
+        }
+        to_device.next_batch = next.to_string();
+        out.to_device = Some(to_device);
+    }
+    if asked.e2ee.enabled == Some(true) {
+        if let Some(from) = sources.since {
+            out.e2ee.device_lists.changed =
+                user_ids(&keys::changed_users(state, sender, from, sources.end).await?);
+            out.e2ee.device_lists.left =
+                user_ids(&keys::left_users(state, sender, from, sources.end).await?);
+        }
+        out.e2ee.device_one_time_keys_count = one_time_key_counts(state, sender).await?;
+        out.e2ee.device_unused_fallback_key_types = Some(
+            consort_bridge::keys::read::unused_fallback_algorithms(
+                state.chain()?.pool(),
+                sender.user_id.as_str(),
+                sender.device_id.as_str(),
+            )
+            .await
+            .map_err(|e| Error::Internal(format!("fallback keys: {e}")))?
+            .into_iter()
+            .map(OneTimeKeyAlgorithm::from)
+            .collect(),
+        );
+    }
+    if asked.account_data.enabled == Some(true) {
+        if let Some(global) = sources.global {
+            out.account_data.global = global
+                .account_data
+                .events
+                .iter()
+                .map(|e| reraw(e.json().get()))
+                .collect();
+        }
+        for (room_id, source) in &sources.rooms {
+            if let Some(joined) = source.rooms.join.get(room_id)
+                && !joined.account_data.events.is_empty()
+            {
+                out.account_data.rooms.insert(
+                    room_id.clone(),
+                    joined
+                        .account_data
+                        .events
+                        .iter()
+                        .map(|e| reraw(e.json().get()))
+                        .collect(),
+                );
+            }
+        }
+    }
+    let receipts = asked.receipts.enabled == Some(true);
+    let typing = asked.typing.enabled == Some(true);
+    if receipts || typing {
+        let mut found_receipts = BTreeMap::new();
+        let mut found_typing = BTreeMap::new();
+        for (room_id, source) in &sources.rooms {
+            let Some(joined) = source.rooms.join.get(room_id) else {
+                continue;
+            };
+            for event in &joined.ephemeral.events {
+                match event.get_field::<String>("type").ok().flatten().as_deref() {
+                    Some("m.receipt") if receipts => {
+                        found_receipts.insert(room_id.clone(), reraw(event.json().get()));
+                    }
+                    Some("m.typing") if typing => {
+                        found_typing.insert(room_id.clone(), reraw(event.json().get()));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        out.receipts.rooms = found_receipts;
+        out.typing.rooms = found_typing;
+    }
+    Ok(out)
+}
