@@ -12,4 +12,5 @@ mod media;
 mod preview;
 mod rooms;
 mod session;
+mod sliding_sync;
 mod timeline;
