@@ -176,5 +176,31 @@ async fn a_space_is_walked_from_another_organisation() {
         (StatusCode::NOT_FOUND, Some("M_NOT_FOUND")),
         "{v}"
     );
+    // A world-readable room that only invitees may join is previewed too.
+    let readable = alice
+        .create_room(json!({
+            "preset": "private_chat",
+            "name": "Minutes",
+            "initial_state": [{"type": "m.room.history_visibility", "content": {"history_visibility": "world_readable"}}],
+        }))
+        .await;
+    let mut seen = Value::Null;
+    for _ in 0..100 {
+        let (status, v) = bob.call(Method::GET, &summary(&readable), None).await;
+        if status == StatusCode::OK {
+            seen = v;
+            break;
+        }
+        // Org2 has not applied the room yet.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen["name"], "Minutes", "{seen}");
+    assert_eq!(seen["world_readable"], true, "{seen}");
+    // The MSC3266 unstable path, which clients still call.
+    let unstable = format!(
+        "/_matrix/client/unstable/im.nheko.summary/rooms/{}/summary",
+        enc(&lobby)
+    );
+    assert_eq!(bob.ok(Method::GET, &unstable, None).await["name"], "Lobby");
     c.shutdown().await;
 }
