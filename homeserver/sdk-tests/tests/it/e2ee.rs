@@ -79,7 +79,7 @@ pub(crate) async fn join_when_invited(c: &Client, room: &OwnedRoomId) {
 }
 
 /// Syncs `c` until `user` is a joined member of `room` in its view.
-async fn see_joined(c: &Client, room: &OwnedRoomId, user: &UserId) {
+pub(crate) async fn see_joined(c: &Client, room: &OwnedRoomId, user: &UserId) {
     let mut settings = SyncSettings::default().timeout(Duration::from_secs(2));
     for _ in 0..40 {
         let response = c.sync_once(settings.clone()).await.expect("sync");

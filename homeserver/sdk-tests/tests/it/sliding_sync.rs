@@ -227,3 +227,97 @@ async fn element_x_stack_lists_rooms_and_chats_across_organisations() {
     sync.stop().await;
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn element_x_stack_decrypts_an_encrypted_room_from_another_organisation() {
+    let c = crate::e2ee::encrypted_consortium(2).await;
+    let alice = element_x(&c.org(1).base_url, "alice").await;
+    let bob = user(&c.org(2).base_url, "bob").await;
+    bob.sync_once(SyncSettings::default())
+        .await
+        .expect("bob's first sync");
+    bind(&alice, &bob).await;
+    let sync = SyncService::builder(alice.clone())
+        .build()
+        .await
+        .expect("sync service");
+    sync.start().await;
+    let alice_id = UserId::parse("@alice:org1.localhost").expect("alice");
+
+    // Alice's device keys go out through the encryption sync and reach org2's ledger.
+    let mut known = false;
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        let answer: serde_json::Value = http
+            .post(format!(
+                "{}/_matrix/client/v3/keys/query",
+                c.org(2).base_url
+            ))
+            .bearer_auth(bob.access_token().expect("bob's token"))
+            .json(&serde_json::json!({"device_keys": {alice_id.as_str(): []}}))
+            .send()
+            .await
+            .expect("keys/query")
+            .json()
+            .await
+            .expect("json");
+        if answer["device_keys"][alice_id.as_str()]
+            .as_object()
+            .is_some_and(|d| !d.is_empty())
+        {
+            known = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(known, "Alice's device keys are on the ledger");
+
+    // Bob's private room is encrypted by the server's default; Alice accepts from her list.
+    let mut request = CreateRoomRequest::new();
+    request.preset = Some(RoomPreset::PrivateChat);
+    request.invite = vec![alice_id.clone()];
+    let room = bob.create_room(request).await.expect("bob's room");
+    let room_id = room.room_id().to_owned();
+    let all = sync
+        .room_list_service()
+        .all_rooms()
+        .await
+        .expect("all_rooms");
+    let (stream, controller) = all.entries_with_dynamic_adapters(50);
+    controller.set_filter(Box::new(new_filter_non_left()));
+    let mut stream = Box::pin(stream);
+    let mut items = Vector::new();
+    let wanted = room_id.clone();
+    list_until(&mut stream, &mut items, "bob's invite", |l| {
+        l.iter()
+            .any(|(id, s)| *id == wanted && *s == RoomState::Invited)
+    })
+    .await;
+    items
+        .iter()
+        .find(|r| r.room_id() == room_id)
+        .expect("the invite")
+        .clone()
+        .join()
+        .await
+        .expect("alice joins");
+    crate::e2ee::see_joined(&bob, &room_id, &alice_id).await;
+
+    room.send(RoomMessageEventContent::text_plain("secret from org2"))
+        .await
+        .expect("bob sends");
+    let timeline = alice
+        .get_room(&room_id)
+        .expect("alice's room")
+        .timeline()
+        .await
+        .expect("timeline");
+    timeline_shows(&timeline, "secret from org2").await;
+    timeline
+        .send(RoomMessageEventContent::text_plain("secret from org1").into())
+        .await
+        .expect("alice sends");
+    crate::e2ee::receive_decrypted(&bob, &room_id, "secret from org1").await;
+    sync.stop().await;
+    c.shutdown().await;
+}
