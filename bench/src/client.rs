@@ -165,6 +165,53 @@ impl Session {
         Ok((value, arrived))
     }
 
+    /// `POST /_matrix/client/unstable/org.matrix.simplified_msc3575/sync` (MSC4186) with
+    /// `body`, from `pos` (long-polling up to `timeout_ms` when given); the answer and the
+    /// moment its body had fully arrived.
+    pub async fn sliding_sync(
+        &self,
+        pos: Option<&str>,
+        timeout_ms: u64,
+        body: &Value,
+    ) -> Result<(Value, Instant), ApiError> {
+        let mut url = self.base.clone();
+        url.set_query(None);
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().extend([
+                "_matrix",
+                "client",
+                "unstable",
+                "org.matrix.simplified_msc3575",
+                "sync",
+            ]);
+        }
+        if let Some(pos) = pos {
+            url.query_pairs_mut()
+                .append_pair("pos", pos)
+                .append_pair("timeout", &timeout_ms.to_string());
+        }
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .map_err(ApiError::transport)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(ApiError::transport)?;
+        let arrived = Instant::now();
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError {
+            status: Some(status),
+            errcode: None,
+            message: format!("sliding sync answered no JSON: {e}"),
+        })?;
+        if !status.is_success() {
+            return Err(error_from(status, &value));
+        }
+        Ok((value, arrived))
+    }
+
     /// `POST /_matrix/media/v3/upload` of `file`; the `mxc://` URI.
     pub async fn upload(&self, file: Vec<u8>) -> Result<String, ApiError> {
         let mut url = self.base.clone();

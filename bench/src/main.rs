@@ -30,7 +30,8 @@ const CONSORT_ORGS: u16 = 4;
 /// Compares Consort with Synapse on the same raw Matrix client-server API load: (a) sequential
 /// send latency, (b) throughput of concurrent senders in one room, (c) send-to-/sync delivery
 /// latency (on Consort from org1's node to org2's), (d) media upload throughput and the time to
-/// first byte of a download (on Consort from another organisation's node).
+/// first byte of a download (on Consort from another organisation's node), (e) sliding sync:
+/// the first 20 rooms of a user in many, and an update after one message.
 #[derive(Debug, Parser)]
 #[command(name = "cs-api-bench", version)]
 struct Args {
@@ -56,6 +57,12 @@ struct Args {
     /// (d) size of each media file, in MiB.
     #[arg(long, default_value_t = 3)]
     media_mib: usize,
+    /// (e) rooms of the sliding sync user.
+    #[arg(long, default_value_t = 300)]
+    sliding_rooms: usize,
+    /// (e) incremental sliding sync updates measured.
+    #[arg(long, default_value_t = 20)]
+    sliding_updates: usize,
     /// Run one side only.
     #[arg(long, value_enum)]
     only: Option<Only>,
@@ -121,6 +128,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             .unwrap_or_else(|| args.messages.min(100)),
         media_files: args.media_files,
         media_mib: args.media_mib,
+        sliding_rooms: args.sliding_rooms,
+        sliding_updates: args.sliding_updates,
     };
     let run_id = format!("bench{:08x}", rand::random::<u32>());
     let root = DataRoot::create(&run_id, args.keep_data)?;

@@ -137,6 +137,22 @@ fn rows(params: &Params) -> Vec<Row> {
             },
         },
         Row {
+            label: format!(
+                "(e) sliding sync, first {} of {} rooms p50 (ms)",
+                20, params.sliding_rooms
+            ),
+            ratio_key: Some("sliding_first_p50"),
+            cell: |r| figure(&r.sliding, |s| s.first.as_ref().map(|l| l.p50_ms)),
+        },
+        Row {
+            label: format!(
+                "(e) sliding sync, update after a message p50 (ms), {}",
+                params.sliding_updates
+            ),
+            ratio_key: Some("sliding_update_p50"),
+            cell: |r| figure(&r.sliding, |s| s.update.as_ref().map(|l| l.p50_ms)),
+        },
+        Row {
             label: "(c) sender -> receiver".into(),
             ratio_key: None,
             cell: |r| match r.delivery.done() {
@@ -273,6 +289,8 @@ mod tests {
             delivery_messages: 2,
             media_files: 1,
             media_mib: 1,
+            sliding_rooms: 1,
+            sliding_updates: 1,
         }
     }
 
@@ -305,6 +323,9 @@ mod tests {
             },
             media: Outcome::Failed {
                 error: "no media".into(),
+            },
+            sliding: Outcome::Failed {
+                error: "no sliding sync".into(),
             },
         }
     }

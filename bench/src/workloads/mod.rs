@@ -1,8 +1,9 @@
-//! The three workloads, run one after another against one target with fresh users and rooms.
+//! The workloads, run one after another against one target with fresh users and rooms.
 
 pub mod delivery;
 pub mod media;
 pub mod send_latency;
+pub mod sliding_sync;
 pub mod throughput;
 
 use std::time::Duration;
@@ -29,6 +30,10 @@ pub struct Params {
     pub media_files: usize,
     /// (d) size of each file, in MiB.
     pub media_mib: usize,
+    /// (e) rooms of the sliding sync user.
+    pub sliding_rooms: usize,
+    /// (e) incremental updates measured.
+    pub sliding_updates: usize,
 }
 
 /// A workload's figures, or why it could not run.
@@ -87,6 +92,8 @@ pub struct Results {
     pub delivery: Outcome<delivery::Delivery>,
     /// (d) media upload throughput and download time to first byte.
     pub media: Outcome<media::Media>,
+    /// (e) sliding sync: the first window of a user in many rooms, and an update.
+    pub sliding: Outcome<sliding_sync::SlidingSync>,
 }
 
 impl Results {
@@ -99,6 +106,7 @@ impl Results {
             throughput: Outcome::failed(error),
             delivery: Outcome::failed(error),
             media: Outcome::failed(error),
+            sliding: Outcome::failed(error),
         }
     }
 
@@ -108,6 +116,7 @@ impl Results {
             || self.throughput.done().is_none()
             || self.delivery.done().is_none()
             || self.media.done().is_none()
+            || self.sliding.done().is_none()
     }
 }
 
@@ -136,6 +145,11 @@ pub async fn run_all(target: &Target, params: &Params, run: &str) -> Results {
         target.kind, params.media_files, params.media_mib
     );
     let media = media::run(target, params, &users).await;
+    eprintln!(
+        "{}: (e) sliding sync, {} rooms, {} updates",
+        target.kind, params.sliding_rooms, params.sliding_updates
+    );
+    let sliding = sliding_sync::run(target, params, &users).await;
     Results {
         url: target.url.to_string(),
         receiver_url: target.receiver_url.to_string(),
@@ -143,6 +157,7 @@ pub async fn run_all(target: &Target, params: &Params, run: &str) -> Results {
         throughput: Outcome::from_result(throughput),
         delivery: Outcome::from_result(delivery),
         media: Outcome::from_result(media),
+        sliding: Outcome::from_result(sliding),
     }
 }
 
