@@ -383,3 +383,94 @@ async fn sliding_sync_extensions() {
     assert!(typing && receipt, "typing {typing}, receipt {receipt}");
     c.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn list_filters_heroes_and_invites() {
+    let c = Consortium::start(1, Db::Sqlite, RegistrationMode::Open).await;
+    let alice = register(&c.org(1).base_url, "alice").await;
+    let carol = register(&c.org(1).base_url, "carol").await;
+    let plain = alice
+        .create_room(json!({"preset": "public_chat", "name": "plain"}))
+        .await;
+    let space = alice
+        .create_room(json!({"preset": "public_chat", "name": "space", "creation_content": {"type": "m.space"}}))
+        .await;
+    let secret = alice
+        .create_room(json!({
+            "preset": "public_chat",
+            "name": "secret",
+            "initial_state": [{"type": "m.room.encryption", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}],
+        }))
+        .await;
+    // A direct chat with Carol, without a name, listed in Alice's m.direct.
+    let dm = alice
+        .create_room(
+            json!({"preset": "trusted_private_chat", "is_direct": true, "invite": [carol.user_id]}),
+        )
+        .await;
+    let (status, v) = carol.join(&dm).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    alice
+        .ok(
+            Method::PUT,
+            &format!(
+                "/_matrix/client/v3/user/{}/account_data/m.direct",
+                enc(&alice.user_id)
+            ),
+            Some(json!({carol.user_id.clone(): [dm]})),
+        )
+        .await;
+    // Carol invites Alice to her room.
+    let invite = carol
+        .create_room(
+            json!({"preset": "private_chat", "name": "carol's", "invite": [alice.user_id]}),
+        )
+        .await;
+
+    let body = json!({"lists": {
+        "all": {"ranges": [[0, 9]], "timeline_limit": 1},
+        "invites": {"ranges": [[0, 9]], "timeline_limit": 1, "filters": {"is_invite": true}},
+        "encrypted": {"ranges": [[0, 9]], "timeline_limit": 1, "filters": {"is_encrypted": true}},
+        "dms": {"ranges": [[0, 9]], "timeline_limit": 1, "filters": {"is_dm": true}},
+        "spaces": {"ranges": [[0, 9]], "timeline_limit": 1, "filters": {"room_types": ["m.space"]}},
+        "not_spaces": {"ranges": [[0, 9]], "timeline_limit": 1, "filters": {"not_room_types": ["m.space"]}},
+    }});
+    let answer = slide_ok(&alice, "", body).await;
+    let count = |list: &str| answer["lists"][list]["count"].as_u64();
+    // The test servers do not encrypt by default: only "secret" is encrypted.
+    assert_eq!(count("all"), Some(5), "{answer}");
+    assert_eq!(count("invites"), Some(1), "{answer}");
+    assert_eq!(count("encrypted"), Some(1), "{answer}");
+    assert_eq!(count("dms"), Some(1), "{answer}");
+    assert_eq!(count("spaces"), Some(1), "{answer}");
+    assert_eq!(count("not_spaces"), Some(4), "{answer}");
+    for (room, name) in [(&plain, "plain"), (&space, "space"), (&secret, "secret")] {
+        assert_eq!(answer["rooms"][room]["name"], json!(name), "{answer}");
+        assert_eq!(answer["rooms"][room]["is_dm"], json!(false));
+    }
+    // The invite: its stripped state, with the room's name; not a timeline.
+    let invited = &answer["rooms"][&invite];
+    assert_eq!(invited["name"], json!("carol's"), "{invited}");
+    assert!(
+        invited["invite_state"]
+            .as_array()
+            .expect("invite_state")
+            .iter()
+            .any(|e| e["type"] == "m.room.member" && e["state_key"] == json!(alice.user_id)),
+        "{invited}"
+    );
+    // The unnamed direct chat: Carol as its hero; it is a DM.
+    let direct = &answer["rooms"][&dm];
+    assert_eq!(direct["is_dm"], json!(true), "{direct}");
+    assert_eq!(
+        direct["heroes"][0]["user_id"],
+        json!(carol.user_id),
+        "{direct}"
+    );
+    assert_eq!(
+        direct["heroes"][0]["displayname"],
+        json!("carol"),
+        "{direct}"
+    );
+    c.shutdown().await;
+}
