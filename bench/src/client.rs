@@ -151,18 +151,7 @@ impl Session {
             .send()
             .await
             .map_err(ApiError::transport)?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(ApiError::transport)?;
-        let arrived = Instant::now();
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError {
-            status: Some(status),
-            errcode: None,
-            message: format!("/sync answered no JSON: {e}"),
-        })?;
-        if !status.is_success() {
-            return Err(error_from(status, &value));
-        }
-        Ok((value, arrived))
+        timed_json(response, "/sync").await
     }
 
     /// `POST /_matrix/client/unstable/org.matrix.simplified_msc3575/sync` (MSC4186) with
@@ -198,18 +187,7 @@ impl Session {
             .send()
             .await
             .map_err(ApiError::transport)?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(ApiError::transport)?;
-        let arrived = Instant::now();
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError {
-            status: Some(status),
-            errcode: None,
-            message: format!("sliding sync answered no JSON: {e}"),
-        })?;
-        if !status.is_success() {
-            return Err(error_from(status, &value));
-        }
-        Ok((value, arrived))
+        timed_json(response, "sliding sync").await
     }
 
     /// `POST /_matrix/media/v3/upload` of `file`; the `mxc://` URI.
@@ -308,6 +286,22 @@ fn endpoint(base: &Url, path: &[&str]) -> Url {
             .extend(path);
     }
     url
+}
+
+/// A sync answer's JSON and the moment its body had fully arrived.
+async fn timed_json(response: reqwest::Response, what: &str) -> Result<(Value, Instant), ApiError> {
+    let status = response.status();
+    let bytes = response.bytes().await.map_err(ApiError::transport)?;
+    let arrived = Instant::now();
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| ApiError {
+        status: Some(status),
+        errcode: None,
+        message: format!("{what} answered no JSON: {e}"),
+    })?;
+    if !status.is_success() {
+        return Err(error_from(status, &value));
+    }
+    Ok((value, arrived))
 }
 
 async fn read_json(response: reqwest::Response) -> Result<Value, ApiError> {

@@ -190,14 +190,16 @@ async fn no_body_an_empty_body_and_an_empty_object_are_the_same_request() {
     let mut shared = Context::new(&c, 0).await;
     let mut fresh = 1;
     for (n, endpoint) in matrix_endpoints().iter().enumerate() {
-        let body = spec
-            .body(endpoint.method.as_str(), endpoint.path)
-            .unwrap_or_else(|| {
-                panic!(
-                    "{} {} is not in the specification",
-                    endpoint.method, endpoint.path
-                )
-            });
+        let Some(body) = spec.body(endpoint.method.as_str(), endpoint.path) else {
+            // Unstable endpoints (sliding sync) are not in the specification yet.
+            assert!(
+                endpoint.path.contains("/unstable/"),
+                "{} {} is not in the specification",
+                endpoint.method,
+                endpoint.path
+            );
+            continue;
+        };
         if !body.all_optional() {
             continue;
         }

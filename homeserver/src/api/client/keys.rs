@@ -53,6 +53,23 @@ pub async fn upload_keys_route(
     Ok(upload_keys::v3::Response::new(counts).into())
 }
 
+/// The algorithms of a device's unused fallback keys (reported by `/sync` and sliding sync).
+pub async fn unused_fallback_key_types(
+    state: &AppState,
+    sender: &Sender,
+) -> Result<Vec<OneTimeKeyAlgorithm>> {
+    Ok(consort_bridge::keys::read::unused_fallback_algorithms(
+        state.chain()?.pool(),
+        sender.user_id.as_str(),
+        sender.device_id.as_str(),
+    )
+    .await
+    .map_err(|e| Error::Internal(format!("fallback keys: {e}")))?
+    .into_iter()
+    .map(OneTimeKeyAlgorithm::from)
+    .collect())
+}
+
 /// A device's unclaimed one-time keys by algorithm (also reported by `/sync`).
 pub async fn one_time_key_counts(
     state: &AppState,

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use axum::extract::State;
+use ruma::OwnedUserId;
 use ruma::api::client::filter::FilterDefinition;
 use ruma::api::client::sync::sync_events::{self, v3::Filter};
 use ruma::presence::PresenceState;
-use ruma::{OneTimeKeyAlgorithm, OwnedUserId};
 
 use super::AppStateRef;
 use crate::api::ruma_wrapper::Ruma;
@@ -67,18 +67,8 @@ pub async fn sync_events_route(
     response.rooms = result.rooms;
     response.account_data = result.account_data;
     response.device_one_time_keys_count = super::keys::one_time_key_counts(&state, sender).await?;
-    response.device_unused_fallback_key_types = Some(
-        consort_bridge::keys::read::unused_fallback_algorithms(
-            state.chain()?.pool(),
-            sender.user_id.as_str(),
-            sender.device_id.as_str(),
-        )
-        .await
-        .map_err(|e| Error::Internal(format!("fallback keys: {e}")))?
-        .into_iter()
-        .map(OneTimeKeyAlgorithm::from)
-        .collect(),
-    );
+    response.device_unused_fallback_key_types =
+        Some(super::keys::unused_fallback_key_types(&state, sender).await?);
     for event in &result.to_device {
         response.to_device.events.push(raw(event)?);
     }

@@ -45,23 +45,22 @@ fn raw<T>(value: &Value) -> Result<ruma::serde::Raw<T>> {
     super::client_event::raw(value)
 }
 
+/// The tombstone pointing at `replacement`.
+fn tombstone(replacement: &RoomId) -> Draft {
+    Draft::state(
+        "m.room.tombstone",
+        "",
+        json!({ "body": "This room has been replaced", "replacement_room": replacement }),
+    )
+}
+
 /// Upgrades `req.room_id` for `user`; returns the new room's id.
 pub async fn upgrade(state: &AppState, user: &UserId, req: &Request) -> Result<OwnedRoomId> {
     let chain = state.chain()?;
     let pool = chain.pool();
     let old = &req.room_id;
     // May the user tombstone the old room? The auth rules answer, before anything is made.
-    let probe = build(
-        state,
-        user,
-        old,
-        Draft::state(
-            "m.room.tombstone",
-            "",
-            json!({ "body": "This room has been replaced", "replacement_room": old }),
-        ),
-    )
-    .await?;
+    let probe = build(state, user, old, tombstone(old)).await?;
     let mut conn = pool.acquire().await?;
     let checked = check_room_event(
         &mut conn,
@@ -142,17 +141,7 @@ pub async fn upgrade(state: &AppState, user: &UserId, req: &Request) -> Result<O
     };
     let new = create_room_as(state, user, &create, Some(&extras)).await?;
 
-    send(
-        state,
-        user,
-        old,
-        Draft::state(
-            "m.room.tombstone",
-            "",
-            json!({ "body": "This room has been replaced", "replacement_room": new }),
-        ),
-    )
-    .await?;
+    send(state, user, old, tombstone(&new)).await?;
     restrict_old_room(state, user, old, find("m.room.power_levels").map(content)).await;
     move_aliases(state, user, old, &new).await?;
     if read::is_public(pool, old.as_str())

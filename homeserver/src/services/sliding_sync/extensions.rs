@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 
 use ruma::api::client::sync::sync_events::v5::{Request, response};
 use ruma::serde::Raw;
-use ruma::{OneTimeKeyAlgorithm, OwnedRoomId, OwnedUserId};
+use ruma::{OwnedRoomId, OwnedUserId};
 use serde_json::{Value, json};
 
-use crate::api::client::keys::one_time_key_counts;
+use crate::api::client::keys::{one_time_key_counts, unused_fallback_key_types};
 use crate::error::{Error, Result};
 use crate::services::auth::Sender;
 use crate::services::keys;
@@ -89,18 +89,8 @@ pub async fn extensions(
                 user_ids(&keys::left_users(state, sender, from, sources.end).await?);
         }
         out.e2ee.device_one_time_keys_count = one_time_key_counts(state, sender).await?;
-        out.e2ee.device_unused_fallback_key_types = Some(
-            consort_bridge::keys::read::unused_fallback_algorithms(
-                state.chain()?.pool(),
-                sender.user_id.as_str(),
-                sender.device_id.as_str(),
-            )
-            .await
-            .map_err(|e| Error::Internal(format!("fallback keys: {e}")))?
-            .into_iter()
-            .map(OneTimeKeyAlgorithm::from)
-            .collect(),
-        );
+        out.e2ee.device_unused_fallback_key_types =
+            Some(unused_fallback_key_types(state, sender).await?);
     }
     if asked.account_data.enabled == Some(true) {
         if let Some(global) = sources.global {
