@@ -258,16 +258,38 @@ pub async fn search(
         .collect::<Result<_, sqlx::Error>>()?)
 }
 
-/// The rooms a user has a membership in, with that membership and the position of each
-/// room's latest event below `end` (its recency, for sliding sync's ordering).
+/// One room of a user's, as sliding sync orders and filters them.
+#[derive(Debug, Clone)]
+pub struct RoomRecency {
+    /// Room id.
+    pub room_id: String,
+    /// The user's current membership.
+    pub membership: String,
+    /// The position of the event that gave the user that membership.
+    pub membership_pos: i64,
+    /// The position of the room's latest event below the bound (its recency).
+    pub bump: i64,
+    /// Whether the room was encrypted below the bound (encryption cannot be turned off).
+    pub encrypted: bool,
+    /// The room's create event, as stored.
+    pub create_json: Option<String>,
+}
+
+/// The rooms a user has a membership in, with that membership, the position of each
+/// room's latest event below `end` (its recency, for sliding sync's ordering) and what
+/// sliding sync's list filters look at, in one query.
 pub async fn rooms_by_recency(
     pool: &AnyPool,
     user_id: &str,
     end: i64,
-) -> Result<Vec<(String, String, i64)>, StoreError> {
+) -> Result<Vec<RoomRecency>, StoreError> {
     let rows = sqlx::query(
-        "SELECT m.room_id, m.membership, \
-         (SELECT MAX(e.pos) FROM bridge_room_events e WHERE e.room_id = m.room_id AND e.pos < $2) \
+        "SELECT m.room_id, m.membership, m.pos, \
+         (SELECT MAX(e.pos) FROM bridge_room_events e WHERE e.room_id = m.room_id AND e.pos < $2), \
+         (SELECT COUNT(*) FROM bridge_room_events x WHERE x.room_id = m.room_id \
+          AND x.event_type = 'm.room.encryption' AND x.state_key = '' AND x.pos < $2), \
+         (SELECT c.json FROM bridge_room_events c WHERE c.room_id = m.room_id \
+          AND c.event_type = 'm.room.create' AND c.state_key = '' ORDER BY c.pos LIMIT 1) \
          FROM bridge_memberships m WHERE m.user_id = $1 ORDER BY m.room_id",
     )
     .bind(user_id)
@@ -277,11 +299,14 @@ pub async fn rooms_by_recency(
     Ok(rows
         .iter()
         .map(|r| {
-            Ok((
-                r.try_get(0)?,
-                r.try_get(1)?,
-                r.try_get::<Option<i64>, _>(2)?.unwrap_or(0),
-            ))
+            Ok(RoomRecency {
+                room_id: r.try_get(0)?,
+                membership: r.try_get(1)?,
+                membership_pos: r.try_get(2)?,
+                bump: r.try_get::<Option<i64>, _>(3)?.unwrap_or(0),
+                encrypted: r.try_get::<i64, _>(4)? > 0,
+                create_json: r.try_get(5)?,
+            })
         })
         .collect::<Result<_, sqlx::Error>>()?)
 }

@@ -135,6 +135,9 @@ pub struct Ruma<T, G = NoGuard> {
     pub sender: Option<Sender>,
     /// The client's address, when known.
     pub client_ip: Option<SocketAddr>,
+    /// The body as received, for the fields a ruma type does not know yet (sliding sync's
+    /// `spaces` list filter).
+    pub raw_body: Bytes,
     guard: PhantomData<G>,
 }
 
@@ -328,11 +331,13 @@ where
         };
 
         let bytes = read_body(&parts, body, G::limit(&state.config)).await?;
+        let raw_body = bytes.clone();
         let body = decode::<T, G>(parts, bytes, &path_args)?;
         Ok(Self {
             body,
             sender,
             client_ip,
+            raw_body,
             guard: PhantomData,
         })
     }

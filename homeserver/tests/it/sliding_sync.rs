@@ -2,7 +2,8 @@
 //! window over rooms in recency order with `count`, per-room fields, required state with
 //! `$ME` and `$LAZY`, a message from another organisation moving its room into the window
 //! (woken long-poll), an incremental answer with only what is new, room subscriptions,
-//! independent `conn_id`s, unknown positions (`M_UNKNOWN_POS`), many rooms, and bad input.
+//! independent `conn_id`s, unknown positions (`M_UNKNOWN_POS`), many rooms, list filters
+//! (`spaces` among them), rooms left while listed, extension scopes, and bad input.
 
 use consort_homeserver::config::RegistrationMode;
 use consort_homeserver::testing::{Consortium, Db};
@@ -385,8 +386,17 @@ async fn sliding_sync_extensions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn list_filters_heroes_and_invites() {
-    let c = Consortium::start(1, Db::Sqlite, RegistrationMode::Open).await;
+async fn list_filters_heroes_and_invites_sqlite() {
+    list_filters_heroes_and_invites(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn list_filters_heroes_and_invites_postgres() {
+    list_filters_heroes_and_invites(Db::Postgres).await;
+}
+
+async fn list_filters_heroes_and_invites(db: Db) {
+    let c = Consortium::start(1, db, RegistrationMode::Open).await;
     let alice = register(&c.org(1).base_url, "alice").await;
     let carol = register(&c.org(1).base_url, "carol").await;
     let plain = alice
@@ -472,5 +482,142 @@ async fn list_filters_heroes_and_invites() {
         json!("carol"),
         "{direct}"
     );
+    c.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn spaces_filter_left_rooms_and_extension_scope_sqlite() {
+    spaces_filter_left_rooms_and_extension_scope(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn spaces_filter_left_rooms_and_extension_scope_postgres() {
+    spaces_filter_left_rooms_and_extension_scope(Db::Postgres).await;
+}
+
+async fn spaces_filter_left_rooms_and_extension_scope(db: Db) {
+    let c = Consortium::start(1, db, RegistrationMode::Open).await;
+    let alice = register(&c.org(1).base_url, "alice").await;
+    let carol = register(&c.org(1).base_url, "carol").await;
+    let space = alice
+        .create_room(json!({"preset": "public_chat", "name": "space", "creation_content": {"type": "m.space"}}))
+        .await;
+    let inside = alice
+        .create_room(json!({"preset": "public_chat", "name": "inside"}))
+        .await;
+    let unlinked = alice
+        .create_room(json!({"preset": "public_chat", "name": "unlinked"}))
+        .await;
+    let outside = alice
+        .create_room(json!({"preset": "public_chat", "name": "outside"}))
+        .await;
+    // A child with a `via` counts; one whose `via` is empty has been removed.
+    for (child, via) in [(&inside, json!(["example.org"])), (&unlinked, json!([]))] {
+        let (status, v) = alice
+            .put_state(&space, "m.space.child", child, json!({"via": via}))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+    }
+    // Carol's space, which Alice is not in, names Alice's room: it does not count.
+    let carols = carol
+        .create_room(json!({"preset": "public_chat", "creation_content": {"type": "m.space"}}))
+        .await;
+    let (status, v) = carol
+        .put_state(
+            &carols,
+            "m.space.child",
+            &outside,
+            json!({"via": ["example.org"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+
+    let body = json!({"lists": {
+        "all": {"ranges": [[0, 9]], "timeline_limit": 1},
+        "in_space": {"ranges": [[0, 9]], "timeline_limit": 1, "filters": {"spaces": [space]}},
+        "in_carols": {"ranges": [[0, 9]], "timeline_limit": 1, "filters": {"spaces": [carols]}},
+    }});
+    let answer = slide_ok(&alice, "", body.clone()).await;
+    assert_eq!(answer["lists"]["all"]["count"], json!(4), "{answer}");
+    assert_eq!(answer["lists"]["in_space"]["count"], json!(1), "{answer}");
+    assert_eq!(answer["lists"]["in_carols"]["count"], json!(0), "{answer}");
+    let (status, v) = slide(
+        &alice,
+        "",
+        json!({"lists": {"l": {"ranges": [[0, 1]], "filters": {"spaces": "not a list"}}}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["errcode"], json!("M_BAD_JSON"), "{v}");
+
+    // Alice leaves "outside": the next answer has it once more, with her leave, so a client
+    // drops it; after that it is gone from the list.
+    let pos = answer["pos"].as_str().expect("pos").to_owned();
+    let (status, v) = alice.room_action(&outside, "leave", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let mut pos = pos;
+    let mut left = Value::Null;
+    for _ in 0..10 {
+        let next = slide_ok(&alice, &format!("?pos={pos}&timeout=5000"), body.clone()).await;
+        pos = next["pos"].as_str().expect("pos").to_owned();
+        if let Some(room) = next["rooms"].get(&outside) {
+            left = room.clone();
+            break;
+        }
+    }
+    let timeline = left["timeline"]
+        .as_array()
+        .expect("timeline of the left room");
+    assert!(
+        timeline.iter().any(|e| e["type"] == "m.room.member"
+            && e["state_key"] == json!(alice.user_id)
+            && e["content"]["membership"] == "leave"),
+        "{left}"
+    );
+    let after = slide_ok(&alice, &format!("?pos={pos}"), body.clone()).await;
+    assert_eq!(after["lists"]["all"]["count"], json!(3), "{after}");
+    assert!(after["rooms"].get(&outside).is_none(), "{after}");
+
+    // Extension scope: Carol types in "inside"; typing is answered for the rooms of the
+    // lists the extension names (all when it names none), and of its subscriptions.
+    let (status, v) = carol.join(&inside).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    carol
+        .ok(
+            Method::PUT,
+            &format!(
+                "/_matrix/client/v3/rooms/{}/typing/{}",
+                enc(&inside),
+                enc(&carol.user_id)
+            ),
+            Some(json!({"typing": true, "timeout": 30000})),
+        )
+        .await;
+    let scoped = |conn: &str, typing: Value, subscribe: bool| {
+        let mut body = json!({
+            "conn_id": conn,
+            "lists": {"all": {"ranges": [[0, 9]], "timeline_limit": 1}},
+            "extensions": {"typing": typing},
+        });
+        if subscribe {
+            body["room_subscriptions"] = json!({inside.clone(): {"timeline_limit": 1}});
+        }
+        body
+    };
+    let typing_in = |answer: &Value| {
+        answer["extensions"]["typing"]["rooms"][&inside]["content"]["user_ids"]
+            == json!([carol.user_id])
+    };
+    let every = slide_ok(&alice, "", scoped("every", json!({"enabled": true}), false)).await;
+    assert!(typing_in(&every), "{every}");
+    let named = json!({"enabled": true, "lists": ["all"]});
+    let by_name = slide_ok(&alice, "", scoped("named", named, false)).await;
+    assert!(typing_in(&by_name), "{by_name}");
+    let other = json!({"enabled": true, "lists": ["other"], "rooms": []});
+    let none = slide_ok(&alice, "", scoped("other", other, true)).await;
+    assert!(!typing_in(&none), "{none}");
+    let sub = json!({"enabled": true, "lists": [], "rooms": [inside.clone()]});
+    let by_sub = slide_ok(&alice, "", scoped("sub", sub, true)).await;
+    assert!(typing_in(&by_sub), "{by_sub}");
     c.shutdown().await;
 }

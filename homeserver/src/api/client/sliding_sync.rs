@@ -6,7 +6,7 @@ use ruma::api::client::sync::sync_events::v5;
 
 use super::{AppStateRef, RouteResult};
 use crate::api::ruma_wrapper::Ruma;
-use crate::services::sliding_sync::sliding_sync;
+use crate::services::sliding_sync::{sliding_sync, spaces_filters};
 
 /// `POST /_matrix/client/unstable/org.matrix.simplified_msc3575/sync`
 pub async fn sliding_sync_route(
@@ -19,7 +19,8 @@ pub async fn sliding_sync_route(
         .timeout
         .is_some_and(|t| !t.is_zero())
         .then(|| state.metrics.long_poll());
-    let response = sliding_sync(&state, sender, &body.body).await?;
+    let spaces = spaces_filters(&body.raw_body)?;
+    let response = sliding_sync(&state, sender, &body.body, &spaces).await?;
     drop(long_poll);
     Ok(response.into())
 }

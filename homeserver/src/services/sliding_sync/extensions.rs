@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use ruma::api::client::sync::sync_events::v5::request::ExtensionRoomConfig;
 use ruma::api::client::sync::sync_events::v5::{Request, response};
 use ruma::serde::Raw;
 use ruma::{OwnedRoomId, OwnedUserId};
@@ -14,6 +15,7 @@ use crate::api::client::keys::{one_time_key_counts, unused_fallback_key_types};
 use crate::error::{Error, Result};
 use crate::services::auth::Sender;
 use crate::services::keys;
+use crate::services::sliding_sync::rooms::Wanted;
 use crate::services::sync::SyncResult;
 use crate::state::AppState;
 
@@ -23,6 +25,8 @@ pub struct Sources<'a> {
     pub global: Option<&'a SyncResult>,
     /// Per room of the answer, its computation.
     pub rooms: Vec<(OwnedRoomId, &'a SyncResult)>,
+    /// Why each room is in the answer: the lists whose windows hold it, a subscription.
+    pub wanted: &'a BTreeMap<String, Wanted>,
     /// The position the connection had (`None` for a new connection).
     pub since: Option<i64>,
     /// The position of this answer.
@@ -38,6 +42,35 @@ fn user_ids(users: &[String]) -> Vec<OwnedUserId> {
         .iter()
         .filter_map(|u| OwnedUserId::try_from(u.as_str()).ok())
         .collect()
+}
+
+/// Whether an extension's `lists` and `rooms` scope take in a room of the answer. As
+/// Synapse has it: an absent `lists` means every list and `*` any list; an absent `rooms`
+/// means every room subscription, `*` any, and a room id that room when it is subscribed.
+fn in_scope(
+    lists: Option<&[String]>,
+    rooms: Option<&[ExtensionRoomConfig]>,
+    room_id: &OwnedRoomId,
+    wanted: &BTreeMap<String, Wanted>,
+) -> bool {
+    let Some(w) = wanted.get(room_id.as_str()) else {
+        return false;
+    };
+    let by_list = match lists {
+        None => !w.lists.is_empty(),
+        Some(names) => names
+            .iter()
+            .any(|n| n == "*" || w.lists.contains(n.as_str())),
+    };
+    let by_subscription = w.subscribed
+        && rooms.is_none_or(|rooms| {
+            rooms.iter().any(|r| match r {
+                ExtensionRoomConfig::AllSubscribed => true,
+                ExtensionRoomConfig::Room(id) => id == room_id,
+                _ => false,
+            })
+        });
+    by_list || by_subscription
 }
 
 /// The extensions part of the answer.
@@ -101,7 +134,16 @@ pub async fn extensions(
                 .map(|e| reraw(e.json().get()))
                 .collect();
         }
+        let scope = &asked.account_data;
         for (room_id, source) in &sources.rooms {
+            if !in_scope(
+                scope.lists.as_deref(),
+                scope.rooms.as_deref(),
+                room_id,
+                sources.wanted,
+            ) {
+                continue;
+            }
             if let Some(joined) = source.rooms.join.get(room_id)
                 && !joined.account_data.events.is_empty()
             {
@@ -126,6 +168,20 @@ pub async fn extensions(
             let Some(joined) = source.rooms.join.get(room_id) else {
                 continue;
             };
+            let receipts = receipts
+                && in_scope(
+                    asked.receipts.lists.as_deref(),
+                    asked.receipts.rooms.as_deref(),
+                    room_id,
+                    sources.wanted,
+                );
+            let typing = typing
+                && in_scope(
+                    asked.typing.lists.as_deref(),
+                    asked.typing.rooms.as_deref(),
+                    room_id,
+                    sources.wanted,
+                );
             for event in &joined.ephemeral.events {
                 match event.get_field::<String>("type").ok().flatten().as_deref() {
                     Some("m.receipt") if receipts => {

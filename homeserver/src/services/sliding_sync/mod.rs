@@ -7,7 +7,7 @@
 
 pub mod connections;
 mod extensions;
-mod rooms;
+pub(crate) mod rooms;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -35,8 +35,14 @@ fn unknown_pos() -> Error {
     )
 }
 
-/// Answers one sliding sync request.
-pub async fn sliding_sync(state: &AppState, sender: &Sender, req: &Request) -> Result<Response> {
+/// Answers one sliding sync request. `spaces` is each list's `spaces` filter, which ruma's
+/// request type does not carry (see [`spaces_filters`]).
+pub async fn sliding_sync(
+    state: &AppState,
+    sender: &Sender,
+    req: &Request,
+    spaces: &BTreeMap<String, Vec<String>>,
+) -> Result<Response> {
     let key: ConnKey = (
         sender.user_id.to_string(),
         sender.device_id.to_string(),
@@ -65,8 +71,9 @@ pub async fn sliding_sync(state: &AppState, sender: &Sender, req: &Request) -> R
 
     // Which rooms the lists and subscriptions want now.
     let mut token = current_token(state).await?;
-    let mut all = candidates(state, user, token.end()).await?;
-    let (mut counts, mut wanted) = select(req, &all)?;
+    let left_after = previous.as_ref().map(|p| (p.token.end(), &sent));
+    let mut all = candidates(state, user, token.end(), left_after).await?;
+    let (mut counts, mut wanted) = choose(state, req, spaces, &all, token.end()).await?;
     let mut initial: Vec<String> = wanted
         .keys()
         .filter(|r| !sent.contains(*r))
@@ -103,8 +110,8 @@ pub async fn sliding_sync(state: &AppState, sender: &Sender, req: &Request) -> R
             if result.next_batch != token {
                 // Time passed: the order and the windows may have changed.
                 token = result.next_batch;
-                all = candidates(state, user, token.end()).await?;
-                (counts, wanted) = select(req, &all)?;
+                all = candidates(state, user, token.end(), left_after).await?;
+                (counts, wanted) = choose(state, req, spaces, &all, token.end()).await?;
                 initial = wanted
                     .keys()
                     .filter(|r| !sent.contains(*r))
@@ -178,12 +185,19 @@ pub async fn sliding_sync(state: &AppState, sender: &Sender, req: &Request) -> R
     let sources = extensions::Sources {
         global: incremental.as_ref().or(fresh.as_ref()),
         rooms: room_sources,
+        wanted: &wanted,
         since: previous.as_ref().map(|p| p.token.end()),
         end: token.end(),
     };
     let extensions = extensions::extensions(state, sender, req, &sources).await?;
-    let mut rooms_sent = sent;
+    let mut rooms_sent = sent.clone();
     rooms_sent.extend(wanted.keys().cloned());
+    // A room sent as left is new to the connection again should the user come back.
+    for c in all.iter().filter(|c| wanted.contains_key(&c.room_id)) {
+        if matches!(c.membership.as_str(), "leave" | "ban") {
+            rooms_sent.remove(&c.room_id);
+        }
+    }
     let pos = state.sliding_connections.put(
         key,
         Position {
@@ -214,11 +228,71 @@ fn timeline_filter(
     filter
 }
 
+/// Each list's `spaces` filter, from the raw request body: ruma's `ListFilters` has no such
+/// field yet. A list without one is absent from the map.
+pub fn spaces_filters(body: &[u8]) -> Result<BTreeMap<String, Vec<String>>> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(default)]
+        lists: BTreeMap<String, ListBody>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ListBody {
+        #[serde(default)]
+        filters: Option<FiltersBody>,
+    }
+    #[derive(serde::Deserialize)]
+    struct FiltersBody {
+        #[serde(default)]
+        spaces: Option<Vec<OwnedRoomId>>,
+    }
+    if body.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let body: Body = serde_json::from_slice(body)
+        .map_err(|e| Error::bad_json(format!("Invalid list filters: {e}")))?;
+    Ok(body
+        .lists
+        .into_iter()
+        .filter_map(|(name, list)| {
+            let spaces = list.filters?.spaces?;
+            Some((name, spaces.into_iter().map(|s| s.to_string()).collect()))
+        })
+        .collect())
+}
+
+/// [`select`], after finding the children of the spaces the lists filter by.
+async fn choose(
+    state: &AppState,
+    req: &Request,
+    spaces: &BTreeMap<String, Vec<String>>,
+    all: &[Candidate],
+    end: i64,
+) -> Result<(BTreeMap<String, usize>, BTreeMap<String, Wanted>)> {
+    let joined: BTreeSet<&str> = all
+        .iter()
+        .filter(|c| c.membership == "join")
+        .map(|c| c.room_id.as_str())
+        .collect();
+    let mut children = BTreeMap::new();
+    for (name, list_spaces) in spaces {
+        if req.lists.contains_key(name) {
+            children.insert(
+                name.clone(),
+                rooms::space_children(state, list_spaces, &joined, end).await?,
+            );
+        }
+    }
+    select(req, all, &children)
+}
+
 /// The count of each list and the rooms wanted by the lists' windows and the room
 /// subscriptions, each with the largest timeline limit and the union of required state.
+/// `children` is, for each list with a `spaces` filter, the rooms it admits.
 fn select(
     req: &Request,
     all: &[Candidate],
+    children: &BTreeMap<String, BTreeSet<String>>,
 ) -> Result<(BTreeMap<String, usize>, BTreeMap<String, Wanted>)> {
     let mut counts = BTreeMap::new();
     let mut wanted: BTreeMap<String, Wanted> = BTreeMap::new();
@@ -227,7 +301,11 @@ fn select(
     for (name, list) in &req.lists {
         let members: Vec<&&Candidate> = ordered
             .iter()
-            .filter(|c| list.filters.as_ref().is_none_or(|f| c.admitted_by(f)))
+            .filter(|c| {
+                list.filters
+                    .as_ref()
+                    .is_none_or(|f| c.admitted_by(f, children.get(name)))
+            })
             .collect();
         counts.insert(name.clone(), members.len());
         for (start, end) in &list.ranges {
@@ -238,23 +316,40 @@ fn select(
                 )));
             }
             for c in members.iter().skip(start).take(end - start + 1) {
-                wanted.entry(c.room_id.clone()).or_default().merge(
+                let w = wanted.entry(c.room_id.clone()).or_default();
+                w.merge(
                     &list.room_details.required_state,
                     list.room_details.timeline_limit,
                 );
+                w.lists.insert(name.clone());
             }
         }
     }
     for (room_id, sub) in &req.room_subscriptions {
         if all.iter().any(|c| c.room_id == room_id.as_str()) {
-            wanted
-                .entry(room_id.to_string())
-                .or_default()
-                .merge(&sub.required_state, sub.timeline_limit);
+            let w = wanted.entry(room_id.to_string()).or_default();
+            w.merge(&sub.required_state, sub.timeline_limit);
+            w.subscribed = true;
         }
     }
     for w in wanted.values_mut() {
         w.timeline_limit = w.timeline_limit.min(MAX_TIMELINE_LIMIT);
     }
     Ok((counts, wanted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spaces_filters_are_read_from_the_raw_body() {
+        let body = br#"{"lists": {"a": {"ranges": [[0, 1]], "filters": {"spaces": ["!s:x"]}},
+            "b": {"ranges": [[0, 1]]}, "c": {"filters": {"is_dm": true}}}}"#;
+        let spaces = spaces_filters(body).expect("valid");
+        assert_eq!(spaces.len(), 1);
+        assert_eq!(spaces["a"], vec!["!s:x".to_owned()]);
+        assert!(spaces_filters(br#"{"lists": {"a": {"filters": {"spaces": 1}}}}"#).is_err());
+        assert!(spaces_filters(b"").expect("empty").is_empty());
+    }
 }

@@ -24,7 +24,8 @@ use crate::storage::account_data;
 pub struct Candidate {
     /// Room id.
     pub room_id: String,
-    /// The user's membership: `join`, `invite` or `knock`.
+    /// The user's membership: `join`, `invite` or `knock`; `leave` or `ban` for a room
+    /// the connection has that the user has just left.
     pub membership: String,
     /// Recency: the position of the room's latest event.
     pub bump: i64,
@@ -37,8 +38,12 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    /// Whether a list's filters admit the room.
-    pub fn admitted_by(&self, f: &ListFilters) -> bool {
+    /// Whether a list's filters admit the room; `in_spaces` is what the list's `spaces`
+    /// filter admits, when it has one.
+    pub fn admitted_by(&self, f: &ListFilters, in_spaces: Option<&BTreeSet<String>>) -> bool {
+        if in_spaces.is_some_and(|children| !children.contains(&self.room_id)) {
+            return false;
+        }
         if f.is_invite
             .is_some_and(|want| want != (self.membership == "invite"))
         {
@@ -65,6 +70,10 @@ pub struct Wanted {
     pub required_state: Vec<(StateEventType, String)>,
     /// Timeline events wanted.
     pub timeline_limit: u64,
+    /// The lists whose windows hold the room.
+    pub lists: BTreeSet<String>,
+    /// Whether a room subscription names the room.
+    pub subscribed: bool,
 }
 
 impl Wanted {
@@ -97,8 +106,15 @@ fn content_of(event: &StoredEvent) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// The user's joined, invited and knocked rooms below position `end`.
-pub async fn candidates(state: &AppState, user: &str, end: i64) -> Result<Vec<Candidate>> {
+/// The user's joined, invited and knocked rooms below position `end`, and the rooms of
+/// `sent` (those the connection has) the user left or was banned from at or after `since`:
+/// the client is sent those once more, with the leave, so it drops them.
+pub async fn candidates(
+    state: &AppState,
+    user: &str,
+    end: i64,
+    left_after: Option<(i64, &BTreeSet<String>)>,
+) -> Result<Vec<Candidate>> {
     let pool = state.chain()?.pool();
     let direct: BTreeSet<String> = account_data::get(&state.db.pool, user, "", "m.direct")
         .await?
@@ -114,39 +130,75 @@ pub async fn candidates(state: &AppState, user: &str, end: i64) -> Result<Vec<Ca
         })
         .unwrap_or_default();
     let mut out = Vec::new();
-    for (room_id, membership, bump) in read::rooms_by_recency(pool, user, end)
+    for room in read::rooms_by_recency(pool, user, end)
         .await
         .map_err(store_error)?
     {
-        if !matches!(membership.as_str(), "join" | "invite" | "knock") {
-            continue;
-        }
-        let entry = |kind: &'static str, key: String| {
-            let room_id = room_id.clone();
-            async move {
-                read::state_entry_at(pool, &room_id, kind, &key, end)
-                    .await
-                    .map_err(store_error)
+        let mut bump = room.bump;
+        match room.membership.as_str() {
+            "join" | "invite" | "knock" => {}
+            "leave" | "ban"
+                if left_after.is_some_and(|(since, sent)| {
+                    room.membership_pos >= since
+                        && room.membership_pos < end
+                        && sent.contains(&room.room_id)
+                }) =>
+            {
+                // What came after the leave is not the user's to see.
+                bump = bump.min(room.membership_pos);
             }
-        };
-        let encrypted = entry("m.room.encryption", String::new()).await?.is_some();
-        let room_type = entry("m.room.create", String::new())
-            .await?
-            .and_then(|e| content_of(&e)["type"].as_str().map(str::to_owned));
-        let invited_direct = membership == "invite"
-            && entry("m.room.member", user.to_owned())
-                .await?
+            _ => continue,
+        }
+        let room_type = room
+            .create_json
+            .as_deref()
+            .and_then(|json| serde_json::from_str::<Value>(json).ok())
+            .and_then(|v| v["content"]["type"].as_str().map(str::to_owned));
+        let invited_direct = room.membership == "invite"
+            && read::state_entry_at(pool, &room.room_id, "m.room.member", user, end)
+                .await
+                .map_err(store_error)?
                 .is_some_and(|e| content_of(&e)["is_direct"] == Value::Bool(true));
         out.push(Candidate {
-            is_dm: direct.contains(&room_id) || invited_direct,
-            room_id,
-            membership,
+            is_dm: direct.contains(&room.room_id) || invited_direct,
+            room_id: room.room_id,
+            membership: room.membership,
             bump,
-            encrypted,
+            encrypted: room.encrypted,
             room_type,
         });
     }
     Ok(out)
+}
+
+/// The rooms that the spaces of a `spaces` list filter have as children (an
+/// `m.space.child` state event with a non-empty `via`), at position `end`. Only spaces the
+/// user is joined to count: a space's children are not the business of those outside it.
+pub async fn space_children(
+    state: &AppState,
+    spaces: &[String],
+    joined: &BTreeSet<&str>,
+    end: i64,
+) -> Result<BTreeSet<String>> {
+    let pool = state.chain()?.pool();
+    let mut children = BTreeSet::new();
+    for space in spaces.iter().filter(|s| joined.contains(s.as_str())) {
+        for event in read::state_at(pool, space, end)
+            .await
+            .map_err(store_error)?
+        {
+            let has_via = content_of(&event)["via"]
+                .as_array()
+                .is_some_and(|v| !v.is_empty());
+            if event.kind == "m.space.child"
+                && has_via
+                && let Some(child) = event.state_key
+            {
+                children.insert(child);
+            }
+        }
+    }
+    Ok(children)
 }
 
 fn raw_state<T>(value: &Value) -> Result<Raw<T>> {
@@ -176,7 +228,8 @@ pub async fn room_entry(
         room.initial = Some(true);
         room.is_dm = Some(candidate.is_dm);
     }
-    if candidate.membership != "join" {
+    let left = matches!(candidate.membership.as_str(), "leave" | "ban");
+    if !left && candidate.membership != "join" {
         if !initial {
             return Ok(None);
         }
@@ -214,16 +267,29 @@ pub async fn room_entry(
         return Ok(Some(room));
     }
 
-    let joined = source.and_then(|s| s.rooms.join.get(&id));
-    if !initial && joined.is_none() {
+    // A room just left is seen up to the leave (its bump), a joined one up to `end`.
+    let end = if left { candidate.bump + 1 } else { end };
+    let timeline = source.and_then(|s| {
+        if left {
+            s.rooms.leave.get(&id).map(|r| (&r.timeline, None))
+        } else {
+            s.rooms
+                .join
+                .get(&id)
+                .map(|r| (&r.timeline, Some(&r.unread_notifications)))
+        }
+    });
+    if !initial && timeline.is_none() {
         return Ok(None);
     }
     let mut lazy = BTreeSet::new();
-    if let Some(joined) = joined {
-        room.timeline = joined.timeline.events.clone();
-        room.limited = joined.timeline.limited;
-        room.prev_batch = joined.timeline.prev_batch.clone();
-        room.unread_notifications = joined.unread_notifications.clone();
+    if let Some((timeline, unread)) = timeline {
+        room.timeline = timeline.events.clone();
+        room.limited = timeline.limited;
+        room.prev_batch = timeline.prev_batch.clone();
+        if let Some(unread) = unread {
+            room.unread_notifications = unread.clone();
+        }
         if !initial {
             room.num_live = UInt::try_from(room.timeline.len() as u64).ok();
         }
