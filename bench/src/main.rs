@@ -5,6 +5,7 @@
 //! one starts, so that the two never compete for the machine's cores.
 
 mod client;
+mod footprint;
 mod report;
 mod servers;
 mod signals;
@@ -31,7 +32,10 @@ const CONSORT_ORGS: u16 = 4;
 /// send latency, (b) throughput of concurrent senders in one room, (c) send-to-/sync delivery
 /// latency (on Consort from org1's node to org2's), (d) media upload throughput and the time to
 /// first byte of a download (on Consort from another organisation's node), (e) sliding sync:
-/// the first 20 rooms of a user in many, and an update after one message.
+/// the first 20 rooms of a user in many, and an update after one message, (f) saturation:
+/// many senders in a room each, (g) send latency at a fixed offered rate, (h) the initial
+/// `/sync` of a user in many rooms, (i) storage per 1 KiB message on each node; and each
+/// node's resident memory at the end.
 #[derive(Debug, Parser)]
 #[command(name = "cs-api-bench", version)]
 struct Args {
@@ -63,6 +67,21 @@ struct Args {
     /// (e) incremental sliding sync updates measured.
     #[arg(long, default_value_t = 20)]
     sliding_updates: usize,
+    /// (f) senders, each in a room of its own.
+    #[arg(long, default_value_t = 50)]
+    spread_senders: usize,
+    /// (g) messages offered per second.
+    #[arg(long, default_value_t = 100.0)]
+    paced_rate: f64,
+    /// (g) how long they are offered, in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    paced_seconds: f64,
+    /// (h) rooms of the initial /sync user (each with one message).
+    #[arg(long, default_value_t = 500)]
+    sync_rooms: usize,
+    /// (i) messages with a 1 KiB body whose storage is measured.
+    #[arg(long, default_value_t = 1000)]
+    storage_messages: usize,
     /// Run one side only.
     #[arg(long, value_enum)]
     only: Option<Only>,
@@ -117,6 +136,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         args.seconds > 0.0 && args.warmup >= 0.0,
         "--seconds must be positive and --warmup not negative"
     );
+    anyhow::ensure!(
+        args.paced_rate > 0.0 && args.paced_seconds > 0.0,
+        "--paced-rate and --paced-seconds must be positive"
+    );
     let mut interrupt = Interrupt::install()?;
     let params = Params {
         messages: args.messages,
@@ -130,6 +153,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         media_mib: args.media_mib,
         sliding_rooms: args.sliding_rooms,
         sliding_updates: args.sliding_updates,
+        spread_senders: args.spread_senders,
+        paced_rate: args.paced_rate,
+        paced_seconds: args.paced_seconds,
+        sync_rooms: args.sync_rooms,
+        storage_messages: args.storage_messages,
     };
     let run_id = format!("bench{:08x}", rand::random::<u32>());
     let root = DataRoot::create(&run_id, args.keep_data)?;
@@ -212,6 +240,7 @@ async fn target(kind: Kind, args: &Args, root: &Path) -> anyhow::Result<(Option<
                         kind,
                         url,
                         receiver_url,
+                        nodes: Vec::new(),
                     },
                 ))
             }
@@ -233,6 +262,7 @@ async fn target(kind: Kind, args: &Args, root: &Path) -> anyhow::Result<(Option<
                         kind,
                         url: url.clone(),
                         receiver_url: url,
+                        nodes: Vec::new(),
                     },
                 ))
             }

@@ -153,6 +153,79 @@ fn rows(params: &Params) -> Vec<Row> {
             cell: |r| figure(&r.sliding, |s| s.update.as_ref().map(|l| l.p50_ms)),
         },
         Row {
+            label: format!(
+                "(f) saturation (msgs/s), {} senders in a room each",
+                params.spread_senders
+            ),
+            ratio_key: Some("spread_throughput"),
+            cell: |r| figure(&r.spread, |s| Some(s.msgs_per_s)),
+        },
+        Row {
+            label: "(f) request latency p50 (ms)".into(),
+            ratio_key: Some("spread_p50"),
+            cell: |r| figure(&r.spread, |s| s.latency.as_ref().map(|l| l.p50_ms)),
+        },
+        Row {
+            label: "(f) ok / errors".into(),
+            ratio_key: None,
+            cell: |r| match r.spread.done() {
+                Some(s) => Cell::Text(format!("{} / {}", s.ok, s.errors.total())),
+                None => Cell::Failed,
+            },
+        },
+        Row {
+            label: format!("(g) send p50 (ms) at {} msgs/s offered", params.paced_rate),
+            ratio_key: Some("paced_p50"),
+            cell: |r| figure(&r.paced, |p| p.latency.as_ref().map(|l| l.p50_ms)),
+        },
+        Row {
+            label: "(g) send p99 (ms)".into(),
+            ratio_key: Some("paced_p99"),
+            cell: |r| figure(&r.paced, |p| p.latency.as_ref().map(|l| l.p99_ms)),
+        },
+        Row {
+            label: "(g) offered / errors".into(),
+            ratio_key: None,
+            cell: |r| match r.paced.done() {
+                Some(p) => Cell::Text(format!("{} / {}", p.offered, p.errors.total())),
+                None => Cell::Failed,
+            },
+        },
+        Row {
+            label: format!("(h) initial /sync, {} rooms, p50 (ms)", params.sync_rooms),
+            ratio_key: Some("initial_sync_p50"),
+            cell: |r| figure(&r.initial_sync, |s| s.latency.as_ref().map(|l| l.p50_ms)),
+        },
+        Row {
+            label: "(i) stored bytes per 1 KiB message (largest node)".into(),
+            ratio_key: Some("bytes_per_message"),
+            cell: |r| figure(&r.storage, |s| s.bytes_per_message),
+        },
+        Row {
+            label: "resident memory, largest node (MiB)".into(),
+            ratio_key: Some("rss_max_mib"),
+            cell: |r| {
+                r.memory
+                    .iter()
+                    .map(|m| m.rss_mib)
+                    .reduce(f64::max)
+                    .map_or(Cell::Absent, Cell::Number)
+            },
+        },
+        Row {
+            label: "resident memory, each node (MiB)".into(),
+            ratio_key: None,
+            cell: |r| {
+                Cell::Text(
+                    r.memory
+                        .iter()
+                        .map(|m| format!("{} {:.0}", m.name, m.rss_mib))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )
+            },
+        },
+        Row {
             label: "(c) sender -> receiver".into(),
             ratio_key: None,
             cell: |r| match r.delivery.done() {
@@ -227,6 +300,12 @@ pub fn table(params: &Params, consort: Option<&Results>, synapse: Option<&Result
             ("(a)", failure(&results.send_latency)),
             ("(b)", failure(&results.throughput)),
             ("(c)", failure(&results.delivery)),
+            ("(d)", failure(&results.media)),
+            ("(e)", failure(&results.sliding)),
+            ("(f)", failure(&results.spread)),
+            ("(g)", failure(&results.paced)),
+            ("(h)", failure(&results.initial_sync)),
+            ("(i)", failure(&results.storage)),
         ] {
             if let Some(error) = error {
                 let _ = writeln!(out, "{name} {workload} failed: {error}");
@@ -291,6 +370,11 @@ mod tests {
             media_mib: 1,
             sliding_rooms: 1,
             sliding_updates: 1,
+            spread_senders: 1,
+            paced_rate: 1.0,
+            paced_seconds: 1.0,
+            sync_rooms: 1,
+            storage_messages: 1,
         }
     }
 
@@ -327,6 +411,22 @@ mod tests {
             sliding: Outcome::Failed {
                 error: "no sliding sync".into(),
             },
+            spread: Outcome::Failed {
+                error: "none".into(),
+            },
+            paced: Outcome::Failed {
+                error: "none".into(),
+            },
+            initial_sync: Outcome::Failed {
+                error: "none".into(),
+            },
+            storage: Outcome::Failed {
+                error: "none".into(),
+            },
+            memory: vec![crate::footprint::Resident {
+                name: "org1".into(),
+                rss_mib: rate,
+            }],
         }
     }
 
@@ -340,6 +440,7 @@ mod tests {
         assert_eq!(ratios["send_p99"], 2.0);
         assert_eq!(ratios["throughput"], 0.5);
         assert!(ratios.get("delivery_p50").is_none());
+        assert_eq!(ratios["rss_max_mib"], 0.5);
         assert_eq!(value["consort"]["delivery"]["error"], "no /sync");
         assert_eq!(value["synapse"]["send_latency"]["latency"]["p50_ms"], 10.0);
 

@@ -9,7 +9,7 @@ use tokio::process::Command;
 
 use super::ports::free_range;
 use super::process::ProcessGroup;
-use super::{Kind, Started, Target, parse_url, server_dir};
+use super::{Kind, Node, Started, Target, parse_url, server_dir};
 
 /// How long the devnet may take to print `READY` (genesis, four nodes, their admins).
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -62,21 +62,32 @@ pub async fn start(bin: &Path, root: &Path, orgs: u16) -> anyhow::Result<(Starte
 
     let stdout = group.child_mut().stdout.take().context("no stdout pipe")?;
     let mut lines = BufReader::new(stdout).lines();
+    // After `READY`, one line per organisation: `<org> <url> <dir>/admin.json pid <pid>`.
     let ready = tokio::time::timeout(READY_TIMEOUT, async {
+        let mut nodes = Vec::new();
+        let mut ready = false;
         while let Some(line) = lines.next_line().await? {
             if line.starts_with("READY") {
-                return Ok(());
+                ready = true;
+            } else if ready && let Some(node) = node_line(&line) {
+                nodes.push(node);
+                if nodes.len() == usize::from(orgs) {
+                    return Ok(nodes);
+                }
             }
         }
         bail!("the devnet exited before it was ready")
     })
     .await
     .unwrap_or_else(|_| Err(anyhow::anyhow!("no READY within {READY_TIMEOUT:?}")));
-    if let Err(e) = ready {
-        let tail = group.log_tail(30);
-        group.stop("INT", Duration::from_secs(30)).await;
-        return Err(e.context(tail));
-    }
+    let nodes = match ready {
+        Ok(nodes) => nodes,
+        Err(e) => {
+            let tail = group.log_tail(30);
+            group.stop("INT", Duration::from_secs(30)).await;
+            return Err(e.context(tail));
+        }
+    };
     // Keep reading its stdout so that the devnet never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
@@ -85,6 +96,7 @@ pub async fn start(bin: &Path, root: &Path, orgs: u16) -> anyhow::Result<(Starte
         kind: Kind::Consort,
         url: url(http_base)?,
         receiver_url: url(http_base + 1)?,
+        nodes,
     };
     let started = Started {
         group,
@@ -94,4 +106,31 @@ pub async fn start(bin: &Path, root: &Path, orgs: u16) -> anyhow::Result<(Starte
         dir,
     };
     Ok((started, target))
+}
+
+/// One of the devnet's per-organisation lines after `READY`.
+fn node_line(line: &str) -> Option<Node> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        [name, _url, admin, "pid", pid] => Some(Node {
+            name: (*name).to_owned(),
+            pid: pid.parse().ok()?,
+            dir: Path::new(admin).parent()?.to_path_buf(),
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_devnet_node_lines() {
+        let node = node_line("org2 http://127.0.0.1:8009 /d/org2/admin.json pid 4242").unwrap();
+        assert_eq!(node.name, "org2");
+        assert_eq!(node.pid, 4242);
+        assert_eq!(node.dir, PathBuf::from("/d/org2"));
+        assert!(node_line("READY 4 organisations").is_none());
+    }
 }

@@ -48,6 +48,20 @@ pub struct Target {
     pub url: Url,
     /// The node the delivery workload's receiver uses (Consort: org2; Synapse: the same server).
     pub receiver_url: Url,
+    /// The server processes this run started, for the memory and storage figures (none
+    /// when the target is given by URL).
+    pub nodes: Vec<Node>,
+}
+
+/// One server process this run started: Consort's node of one organisation, or Synapse.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// `org1`, ..., or `synapse`.
+    pub name: String,
+    /// Its process id.
+    pub pid: u32,
+    /// Its data directory (databases, ledger).
+    pub dir: PathBuf,
 }
 
 impl Target {

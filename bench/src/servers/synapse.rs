@@ -11,7 +11,7 @@ use tokio::process::Command;
 
 use super::ports::free_port;
 use super::process::ProcessGroup;
-use super::{Kind, Started, Target, parse_url, server_dir};
+use super::{Kind, Node, Started, Target, parse_url, server_dir};
 
 /// The server name of the benchmark's Synapse.
 const SERVER_NAME: &str = "synapse.localhost";
@@ -62,6 +62,11 @@ pub async fn start(venv: &Path, root: &Path) -> anyhow::Result<(Started, Target)
         kind: Kind::Synapse,
         url: url.clone(),
         receiver_url: url,
+        nodes: vec![Node {
+            name: "synapse".to_owned(),
+            pid: group.pid(),
+            dir: dir.clone(),
+        }],
     };
     let started = Started {
         group,

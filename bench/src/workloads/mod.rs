@@ -1,9 +1,13 @@
 //! The workloads, run one after another against one target with fresh users and rooms.
 
 pub mod delivery;
+pub mod initial_sync;
 pub mod media;
+pub mod paced;
 pub mod send_latency;
 pub mod sliding_sync;
+pub mod spread;
+pub mod storage;
 pub mod throughput;
 
 use std::time::Duration;
@@ -11,6 +15,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::client::{self, Session};
+use crate::footprint::{Resident, resident};
 use crate::servers::Target;
 
 /// What the workloads do (the same for every target).
@@ -34,6 +39,16 @@ pub struct Params {
     pub sliding_rooms: usize,
     /// (e) incremental updates measured.
     pub sliding_updates: usize,
+    /// (f) senders, each in a room of its own.
+    pub spread_senders: usize,
+    /// (g) messages offered per second.
+    pub paced_rate: f64,
+    /// (g) how long they are offered, in seconds.
+    pub paced_seconds: f64,
+    /// (h) rooms of the initial `/sync` user.
+    pub sync_rooms: usize,
+    /// (i) messages with a 1 KiB body whose storage is measured.
+    pub storage_messages: usize,
 }
 
 /// A workload's figures, or why it could not run.
@@ -94,6 +109,16 @@ pub struct Results {
     pub media: Outcome<media::Media>,
     /// (e) sliding sync: the first window of a user in many rooms, and an update.
     pub sliding: Outcome<sliding_sync::SlidingSync>,
+    /// (f) saturation: many senders, a room each.
+    pub spread: Outcome<spread::Spread>,
+    /// (g) latency at a fixed offered rate.
+    pub paced: Outcome<paced::Paced>,
+    /// (h) initial `/sync` of a user in many rooms.
+    pub initial_sync: Outcome<initial_sync::InitialSync>,
+    /// (i) storage per message, per node.
+    pub storage: Outcome<storage::Storage>,
+    /// Resident memory of each node after every workload.
+    pub memory: Vec<Resident>,
 }
 
 impl Results {
@@ -107,6 +132,11 @@ impl Results {
             delivery: Outcome::failed(error),
             media: Outcome::failed(error),
             sliding: Outcome::failed(error),
+            spread: Outcome::failed(error),
+            paced: Outcome::failed(error),
+            initial_sync: Outcome::failed(error),
+            storage: Outcome::failed(error),
+            memory: Vec::new(),
         }
     }
 
@@ -117,10 +147,15 @@ impl Results {
             || self.delivery.done().is_none()
             || self.media.done().is_none()
             || self.sliding.done().is_none()
+            || self.spread.done().is_none()
+            || self.paced.done().is_none()
+            || self.initial_sync.done().is_none()
+            || self.storage.done().is_none()
     }
 }
 
-/// Runs (a), (b) and (c) on `target`; user names start with `run`, unique to this run.
+/// Runs every workload on `target`, one after another, then reads each node's resident
+/// memory; user names start with `run`, unique to this run.
 pub async fn run_all(target: &Target, params: &Params, run: &str) -> Results {
     let users = Users {
         run: run.to_owned(),
@@ -150,6 +185,26 @@ pub async fn run_all(target: &Target, params: &Params, run: &str) -> Results {
         target.kind, params.sliding_rooms, params.sliding_updates
     );
     let sliding = sliding_sync::run(target, params, &users).await;
+    eprintln!(
+        "{}: (f) saturation, {} senders in a room each, {} s after {} s warm-up",
+        target.kind, params.spread_senders, params.seconds, params.warmup_seconds
+    );
+    let spread = spread::run(target, params, &users).await;
+    eprintln!(
+        "{}: (g) {} msgs/s offered for {} s",
+        target.kind, params.paced_rate, params.paced_seconds
+    );
+    let paced = paced::run(target, params, &users).await;
+    eprintln!(
+        "{}: (h) initial /sync, {} rooms",
+        target.kind, params.sync_rooms
+    );
+    let initial_sync = initial_sync::run(target, params, &users).await;
+    eprintln!(
+        "{}: (i) storage, {} messages of 1 KiB",
+        target.kind, params.storage_messages
+    );
+    let storage = storage::run(target, params, &users).await;
     Results {
         url: target.url.to_string(),
         receiver_url: target.receiver_url.to_string(),
@@ -158,6 +213,11 @@ pub async fn run_all(target: &Target, params: &Params, run: &str) -> Results {
         delivery: Outcome::from_result(delivery),
         media: Outcome::from_result(media),
         sliding: Outcome::from_result(sliding),
+        spread: Outcome::from_result(spread),
+        paced: Outcome::from_result(paced),
+        initial_sync: Outcome::from_result(initial_sync),
+        storage: Outcome::from_result(storage),
+        memory: resident(&target.nodes),
     }
 }
 
