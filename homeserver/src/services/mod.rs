@@ -31,3 +31,19 @@ pub fn now_ms() -> i64 {
     let ms = ruma::MilliSecondsSinceUnixEpoch::now().get();
     i64::try_from(u64::from(ms)).unwrap_or(i64::MAX)
 }
+
+/// The `origin_server_ts` of a new event: now, but always after every timestamp this node
+/// gave before. Two events of one sender with the same content, built against the same room
+/// state in the same millisecond (two devices, or a client's concurrent sends), would
+/// otherwise be the same bytes, so have the same event id, and the second would be refused
+/// as already on the ledger.
+pub fn event_ts_ms() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = now_ms().max(0) as u64;
+    let step = |last: u64| (last + 1).max(now);
+    let previous = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| Some(step(last)))
+        .unwrap_or_else(|last| last);
+    step(previous)
+}

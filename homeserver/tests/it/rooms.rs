@@ -454,6 +454,33 @@ async fn incremental_sync_and_idempotent_send() {
     c.shutdown().await;
 }
 
+/// The same message sent at once under different transaction ids (a client's concurrent
+/// sends, or two devices) is that many events: built against the same room state in the
+/// same millisecond they would otherwise be the same bytes, so the same event id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn identical_concurrent_sends_are_distinct_events() {
+    let c = Consortium::start(1, Db::Sqlite, RegistrationMode::Open).await;
+    let alice = register(&c.org(1).base_url, "alice").await;
+    let room = alice.create_room(json!({"preset": "public_chat"})).await;
+    let sends: Vec<_> = (0..8)
+        .map(|i| {
+            let alice = alice.clone();
+            let room = room.clone();
+            tokio::spawn(async move { alice.send_txn(&room, &format!("same-{i}"), "same").await })
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    for send in sends {
+        let (status, v) = send.await.expect("send task");
+        assert_eq!(status, StatusCode::OK, "{v}");
+        ids.insert(v["event_id"].as_str().expect("event_id").to_owned());
+    }
+    assert_eq!(ids.len(), 8, "{ids:?}");
+    let messages = alice.all_messages(&room).await;
+    assert_eq!(bodies(&messages).iter().filter(|b| *b == "same").count(), 8);
+    c.shutdown().await;
+}
+
 /// Rooms of every supported version work across organisations; `encryption_default = all`
 /// puts Megolm encryption into a new room's initial state.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

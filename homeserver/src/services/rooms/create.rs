@@ -15,7 +15,7 @@ use super::directory;
 use super::send::{sign, store_error, submit_record};
 use crate::config::EncryptionDefault;
 use crate::error::{Error, Result};
-use crate::services::{credentials, now_ms};
+use crate::services::{credentials, event_ts_ms};
 use crate::state::AppState;
 
 /// The most initial state events and invites one request may carry (a batch record's limit,
@@ -299,7 +299,7 @@ pub async fn create_room_as(
                 kind: kind.into(),
                 state_key: key.map(str::to_owned),
                 content,
-                origin_server_ts: now_ms() as u64,
+                origin_server_ts: event_ts_ms(),
             },
         )?;
         room.push(pdu.clone());

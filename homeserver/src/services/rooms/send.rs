@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::refused;
 use crate::error::{Error, Result};
 use crate::services::auth::Sender;
-use crate::services::now_ms;
+use crate::services::event_ts_ms;
 use crate::services::registration_ledger::LedgerError;
 use crate::state::AppState;
 use crate::storage::send_txns;
@@ -72,7 +72,7 @@ impl Draft {
             kind: self.kind,
             state_key: self.state_key,
             content: self.content,
-            origin_server_ts: now_ms() as u64,
+            origin_server_ts: event_ts_ms(),
         }
     }
 }
