@@ -162,26 +162,95 @@ pub async fn relations(
     )
 }
 
-/// The unredacted events that may be bundled with `parent` (edits, thread replies and
-/// references), oldest first by `(origin_server_ts, event_id)`, the order the specification
-/// uses to pick the latest edit.
-pub async fn bundle_candidates(
+/// `$first, $first+1, ...`: `n` numbered placeholders for an `IN (...)` list.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The most values one `IN (...)` list binds: far below either database's limit.
+pub const IN_LIST_MAX: usize = 500;
+
+/// The unredacted events of one room that may be bundled with any of `parents` (edits,
+/// thread replies and references; at most [`IN_LIST_MAX`] parents): `(parent, candidate)`
+/// pairs, each parent's candidates oldest first by `(origin_server_ts, event_id)`, the order
+/// the specification uses to pick the latest edit.
+pub async fn bundle_candidates_of(
     pool: &AnyPool,
     room_id: &str,
-    parent: &str,
-) -> Result<Vec<StoredEvent>, StoreError> {
+    parents: &[&str],
+) -> Result<Vec<(String, StoredEvent)>, StoreError> {
+    if parents.is_empty() {
+        return Ok(Vec::new());
+    }
     let sql = format!(
-        "SELECT {COLUMNS} FROM bridge_room_events WHERE room_id = $1 AND relates_to = $2 \
-         AND rel_type IN ('m.replace', 'm.thread', 'm.reference') AND redacted_by IS NULL \
-         ORDER BY origin_server_ts, event_id"
+        "SELECT {COLUMNS}, relates_to FROM bridge_room_events WHERE room_id = $1 \
+         AND relates_to IN ({}) AND rel_type IN ('m.replace', 'm.thread', 'm.reference') \
+         AND redacted_by IS NULL ORDER BY relates_to, origin_server_ts, event_id",
+        placeholders(2, parents.len())
     );
-    rows(
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(room_id)
-            .bind(parent)
-            .fetch_all(pool)
-            .await?,
-    )
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(room_id);
+    for parent in parents {
+        q = q.bind(*parent);
+    }
+    Ok(q.fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(9)?, from_row(r)?)))
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// The history below `before` of several state entries of one room at once (at most
+/// [`IN_LIST_MAX`] `(type, state_key)` pairs), oldest first: where each state event's
+/// previous content is found.
+pub async fn state_histories(
+    pool: &AnyPool,
+    room_id: &str,
+    keys: &[(&str, &str)],
+    before: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let terms = (0..keys.len())
+        .map(|i| {
+            format!(
+                "(event_type = ${} AND state_key = ${})",
+                3 + 2 * i,
+                4 + 2 * i
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let sql = format!(
+        "SELECT {COLUMNS} FROM bridge_room_events WHERE room_id = $1 AND pos < $2 \
+         AND ({terms}) ORDER BY pos"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(room_id)
+        .bind(before);
+    for (kind, key) in keys {
+        q = q.bind(*kind).bind(*key);
+    }
+    rows(q.fetch_all(pool).await?)
+}
+
+/// Several events by id (at most [`IN_LIST_MAX`]), in no particular order.
+pub async fn events(pool: &AnyPool, ids: &[&str]) -> Result<Vec<StoredEvent>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM bridge_room_events WHERE event_id IN ({})",
+        placeholders(1, ids.len())
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        q = q.bind(*id);
+    }
+    rows(q.fetch_all(pool).await?)
 }
 
 /// Events of `rooms` whose indexed text (`keys`: `content.body`, `content.name`,

@@ -43,7 +43,9 @@ pub fn event_ts_ms() -> u64 {
     let now = now_ms().max(0) as u64;
     let step = |last: u64| (last + 1).max(now);
     let previous = LAST
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| Some(step(last)))
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(step(last))
+        })
         .unwrap_or_else(|last| last);
     step(previous)
 }

@@ -44,21 +44,34 @@ pub async fn insert(
     Ok(())
 }
 
-/// The transaction id of an event, when `device_id` of `user_id` sent it (clients match their
-/// local echo by it).
-pub async fn txn_of(
+/// The transaction ids of several events (at most 500), for those `device_id` of `user_id`
+/// sent: `(event_id, txn_id)` (clients match their local echo by it).
+pub async fn txns_of(
     pool: &AnyPool,
     user_id: &str,
     device_id: &str,
-    event_id: &str,
-) -> Result<Option<String>, StorageError> {
-    let row = sqlx::query(
-        "SELECT txn_id FROM hs_send_txns WHERE event_id = $1 AND user_id = $2 AND device_id = $3",
-    )
-    .bind(event_id)
-    .bind(user_id)
-    .bind(device_id)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|r| r.try_get(0)).transpose()?)
+    event_ids: &[&str],
+) -> Result<Vec<(String, String)>, StorageError> {
+    if event_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = (0..event_ids.len())
+        .map(|i| format!("${}", i + 3))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT event_id, txn_id FROM hs_send_txns WHERE user_id = $1 AND device_id = $2 \
+         AND event_id IN ({list})"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(user_id)
+        .bind(device_id);
+    for id in event_ids {
+        q = q.bind(*id);
+    }
+    Ok(q.fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_, sqlx::Error>>()?)
 }

@@ -3,29 +3,24 @@
 //! and the events that reference it (`m.reference`). Only relating events the viewer may
 //! see count, so a user who left a room learns nothing of what was added after.
 
-use consort_bridge::rooms::read::{self, StoredEvent};
+use consort_bridge::rooms::read::StoredEvent;
 use serde_json::{Map, Value, json};
 use sqlx::AnyPool;
 
 use super::client_event::{Viewer, render_unbundled};
-use super::send::store_error;
 use super::visibility::window;
 use crate::error::Result;
 
-/// The `m.relations` object for `event`, `None` when nothing is bundled with it.
+/// The `m.relations` object for `event`, `None` when nothing is bundled with it;
+/// `candidates` are the events that may be (see `read::bundle_candidates_of`).
 pub async fn bundle(
     pool: &AnyPool,
     event: &StoredEvent,
     viewer: Viewer<'_>,
+    candidates: &[StoredEvent],
 ) -> Result<Option<Value>> {
     // A redacted event has lost its content; edits of it mean nothing any more.
-    if event.redacted_by.is_some() {
-        return Ok(None);
-    }
-    let candidates = read::bundle_candidates(pool, &event.room_id, &event.event_id)
-        .await
-        .map_err(store_error)?;
-    if candidates.is_empty() {
+    if event.redacted_by.is_some() || candidates.is_empty() {
         return Ok(None);
     }
     let seen = window(pool, &event.room_id, viewer.user_id, i64::MAX).await?;

@@ -2,15 +2,14 @@
 //! `unsigned` (the sender's own `transaction_id`, `redacted_because`, `prev_content`, `age`,
 //! and the bundled aggregations `m.relations`).
 
-use consort_bridge::rooms::read::{self, StoredEvent};
+use consort_bridge::rooms::read::StoredEvent;
 use serde_json::{Map, Value, json};
 use sqlx::AnyPool;
 
 use super::aggregations;
-use super::send::store_error;
+use super::event_lookups::Lookups;
 use crate::error::{Error, Result};
 use crate::services::now_ms;
-use crate::storage::send_txns;
 
 /// PDU fields clients do not get.
 const FEDERATION_FIELDS: [&str; 7] = [
@@ -74,18 +73,9 @@ pub fn bare(event: &StoredEvent) -> Result<Map<String, Value>> {
 
 /// One event in client format, with its bundled aggregations.
 pub async fn to_client(pool: &AnyPool, event: &StoredEvent, viewer: Viewer<'_>) -> Result<Value> {
-    let mut value = render_unbundled(pool, event, viewer).await?;
-    if let Some(relations) = Box::pin(aggregations::bundle(pool, event, viewer)).await? {
-        let map = value
-            .as_object_mut()
-            .ok_or_else(|| Error::Internal("a client event is not an object".into()))?;
-        map.entry("unsigned")
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .ok_or_else(|| Error::Internal("unsigned is not an object".into()))?
-            .insert("m.relations".into(), relations);
-    }
-    Ok(value)
+    let mut all = to_client_all(pool, std::slice::from_ref(event), viewer).await?;
+    all.pop()
+        .ok_or_else(|| Error::Internal("an event rendered as nothing".into()))
 }
 
 /// One event in client format without bundled aggregations: what an aggregation itself
@@ -95,28 +85,27 @@ pub async fn render_unbundled(
     event: &StoredEvent,
     viewer: Viewer<'_>,
 ) -> Result<Value> {
+    let lookups = Lookups::fetch(pool, &[event], viewer, false).await?;
+    render(event, &lookups)
+}
+
+/// The client format of `event` from the lookups of its batch.
+fn render(event: &StoredEvent, lookups: &Lookups) -> Result<Value> {
     let mut map = bare(event)?;
     let mut unsigned = Map::new();
     if let Some(ts) = map.get("origin_server_ts").and_then(Value::as_i64) {
         unsigned.insert("age".into(), json!((now_ms() - ts).max(0)));
     }
-    if event.sender == viewer.user_id
-        && let Some(device) = viewer.device_id
-        && let Some(txn) = send_txns::txn_of(pool, viewer.user_id, device, &event.event_id).await?
-    {
+    if let Some(txn) = lookups.txns.get(&event.event_id) {
         unsigned.insert("transaction_id".into(), json!(txn));
     }
     if let Some(redaction_id) = &event.redacted_by
-        && let Some(redaction) = read::event(pool, redaction_id).await.map_err(store_error)?
+        && let Some(redaction) = lookups.redactions.get(redaction_id)
     {
-        unsigned.insert("redacted_because".into(), Value::Object(bare(&redaction)?));
+        unsigned.insert("redacted_because".into(), Value::Object(bare(redaction)?));
     }
-    if let Some(key) = &event.state_key
-        && let Some(prev) = read::state_entry_at(pool, &event.room_id, &event.kind, key, event.pos)
-            .await
-            .map_err(store_error)?
-    {
-        let prev_map = object(&prev)?;
+    if let Some(prev) = lookups.previous(event) {
+        let prev_map = object(prev)?;
         if let Some(content) = prev_map.get("content") {
             unsigned.insert("prev_content".into(), content.clone());
         }
@@ -129,15 +118,37 @@ pub async fn render_unbundled(
     Ok(Value::Object(map))
 }
 
-/// Several events in client format, in the given order.
+/// Several events in client format, in the given order, with their bundled aggregations;
+/// what they need besides themselves is read for the whole batch at once.
 pub async fn to_client_all(
     pool: &AnyPool,
     events: &[StoredEvent],
     viewer: Viewer<'_>,
 ) -> Result<Vec<Value>> {
+    let refs: Vec<&StoredEvent> = events.iter().collect();
+    let lookups = Lookups::fetch(pool, &refs, viewer, true).await?;
     let mut out = Vec::with_capacity(events.len());
     for e in events {
-        out.push(to_client(pool, e, viewer).await?);
+        let mut value = render(e, &lookups)?;
+        let candidates = lookups.candidates.get(&e.event_id).map(Vec::as_slice);
+        if let Some(relations) = Box::pin(aggregations::bundle(
+            pool,
+            e,
+            viewer,
+            candidates.unwrap_or_default(),
+        ))
+        .await?
+        {
+            value
+                .as_object_mut()
+                .ok_or_else(|| Error::Internal("a client event is not an object".into()))?
+                .entry("unsigned")
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+                .ok_or_else(|| Error::Internal("unsigned is not an object".into()))?
+                .insert("m.relations".into(), relations);
+        }
+        out.push(value);
     }
     Ok(out)
 }

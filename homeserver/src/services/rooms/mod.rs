@@ -6,6 +6,7 @@ pub mod aggregations;
 pub mod client_event;
 pub mod create;
 pub mod directory;
+pub mod event_lookups;
 pub mod filter;
 pub mod membership;
 pub mod notifications;
