@@ -154,6 +154,20 @@ impl Session {
         timed_json(response, "/sync").await
     }
 
+    /// `GET /sync` without `since` and with an inline `filter`; the answer and the moment
+    /// its body had fully arrived.
+    pub async fn initial_sync(&self, filter: &str) -> Result<(Value, Instant), ApiError> {
+        let url = self.url(&["sync"], &[("timeout", "0"), ("filter", filter)]);
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(ApiError::transport)?;
+        timed_json(response, "/sync").await
+    }
+
     /// `POST /_matrix/client/unstable/org.matrix.simplified_msc3575/sync` (MSC4186) with
     /// `body`, from `pos` (long-polling up to `timeout_ms` when given); the answer and the
     /// moment its body had fully arrived.

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use consort_bridge::rooms::read::{self, StoredEvent};
+use futures::StreamExt;
 use ruma::api::client::filter::{FilterDefinition, RoomEventFilter};
 use ruma::api::client::sync::sync_events::UnreadNotificationsCount;
 use ruma::api::client::sync::sync_events::v3::{
@@ -461,6 +462,68 @@ fn account_data_event(entry: &account_data::AccountData) -> Result<Value> {
 }
 
 /// Computes one answer, without waiting.
+/// Room sections computed at once by one `/sync`.
+const ROOMS_AT_ONCE: usize = 4;
+
+/// What every room section of one `/sync` is computed from.
+struct Shared<'a> {
+    state: &'a AppState,
+    pool: &'a AnyPool,
+    sender: &'a Sender,
+    req: &'a SyncRequest,
+    to: SyncToken,
+    rules: &'a Ruleset,
+    changed_local: &'a [account_data::AccountData],
+}
+
+/// One room's section of the answer.
+enum Section {
+    Join(OwnedRoomId, JoinedRoom),
+    Invite(OwnedRoomId, InvitedRoom),
+    Knock(OwnedRoomId, KnockedRoom),
+    Leave(OwnedRoomId, LeftRoom),
+}
+
+/// The section of one room the user has a membership in, `None` when it has none to send.
+async fn room_section(shared: &Shared<'_>, room_id: &str) -> Result<Option<Section>> {
+    let (pool, req, to) = (shared.pool, shared.req, shared.to);
+    let user = shared.sender.user_id.as_str();
+    let cx = RoomCx {
+        state: shared.state,
+        pool,
+        sender: shared.sender,
+        req,
+        to,
+        rules: shared.rules,
+        room_id,
+    };
+    let window = window(pool, room_id, user, to.end()).await?;
+    let Some(member) = read::state_entry_at(pool, room_id, "m.room.member", user, to.end())
+        .await
+        .map_err(store_error)?
+    else {
+        return Ok(None);
+    };
+    let after_since = req.since.is_none_or(|s| member.pos >= s.end());
+    let id = OwnedRoomId::try_from(room_id)
+        .map_err(|e| Error::Internal(format!("stored room id: {e}")))?;
+    Ok(match member.membership.as_deref() {
+        Some("join") => cx
+            .joined(&window, member.pos, shared.changed_local)
+            .await?
+            .map(|room| Section::Join(id, room)),
+        Some("invite") if after_since => Some(Section::Invite(id, cx.invited(&member).await?)),
+        Some("knock") if after_since => Some(Section::Knock(id, cx.knocked(&member).await?)),
+        Some("leave" | "ban")
+            if (req.since.is_some() && after_since)
+                || (req.since.is_none() && req.filter.room.include_leave) =>
+        {
+            Some(Section::Leave(id, cx.left(&window).await?))
+        }
+        _ => None,
+    })
+}
+
 async fn compute(state: &AppState, sender: &Sender, req: &SyncRequest) -> Result<SyncResult> {
     let chain = state.chain()?;
     let pool = chain.pool();
@@ -492,6 +555,7 @@ async fn compute(state: &AppState, sender: &Sender, req: &SyncRequest) -> Result
         ..SyncResult::default()
     };
     let room_filter = &req.filter.room;
+    let mut touched_rooms = Vec::new();
     for (room_id, _, _) in read::rooms_of_user(pool, user).await.map_err(store_error)? {
         if forgotten.contains(&room_id) || !admits_room_filter(room_filter, &room_id) {
             continue;
@@ -502,49 +566,43 @@ async fn compute(state: &AppState, sender: &Sender, req: &SyncRequest) -> Result
             || req
                 .since
                 .is_some_and(|s| state.typing.changed_since(&room_id, s.typing).is_some());
-        if !touched {
-            continue;
-        }
-        let cx = RoomCx {
-            state,
-            pool,
-            sender,
-            req,
-            to,
-            rules: &rules,
-            room_id: &room_id,
-        };
-        let window = window(pool, &room_id, user, to.end()).await?;
-        let Some(member) = read::state_entry_at(pool, &room_id, "m.room.member", user, to.end())
-            .await
-            .map_err(store_error)?
-        else {
-            continue;
-        };
-        let after_since = req.since.is_none_or(|s| member.pos >= s.end());
-        let id = OwnedRoomId::try_from(room_id.as_str())
-            .map_err(|e| Error::Internal(format!("stored room id: {e}")))?;
-        match member.membership.as_deref() {
-            Some("join") => {
-                if let Some(room) = cx.joined(&window, member.pos, &changed_local).await? {
-                    result.rooms.join.insert(id, room);
-                }
-            }
-            Some("invite") if after_since => {
-                result.rooms.invite.insert(id, cx.invited(&member).await?);
-            }
-            Some("knock") if after_since => {
-                result.rooms.knock.insert(id, cx.knocked(&member).await?);
-            }
-            Some("leave" | "ban")
-                if (req.since.is_some() && after_since)
-                    || (req.since.is_none() && room_filter.include_leave) =>
-            {
-                result.rooms.leave.insert(id, cx.left(&window).await?);
-            }
-            _ => {}
+        if touched {
+            touched_rooms.push(room_id);
         }
     }
+    // Rooms a few at a time: each section is a dozen small queries, and the database
+    // answers several connections at once.
+    let shared = Shared {
+        state,
+        pool,
+        sender,
+        req,
+        to,
+        rules: &rules,
+        changed_local: &changed_local,
+    };
+    let shared = &shared;
+    let mut sections = futures::stream::iter(touched_rooms)
+        .map(|room_id| async move { room_section(shared, &room_id).await })
+        .buffered(ROOMS_AT_ONCE);
+    while let Some(section) = sections.next().await {
+        match section? {
+            Some(Section::Join(id, room)) => {
+                result.rooms.join.insert(id, room);
+            }
+            Some(Section::Invite(id, room)) => {
+                result.rooms.invite.insert(id, room);
+            }
+            Some(Section::Knock(id, room)) => {
+                result.rooms.knock.insert(id, room);
+            }
+            Some(Section::Leave(id, room)) => {
+                result.rooms.leave.insert(id, room);
+            }
+            None => {}
+        }
+    }
+    drop(sections);
 
     // End-to-end encryption: the device's inbox and the device lists that changed.
     let since_pos = req.since.map(|s| s.end());
