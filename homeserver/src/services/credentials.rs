@@ -20,8 +20,18 @@ pub enum CredentialError {
     Join(#[from] tokio::task::JoinError),
 }
 
+/// Password hashes computed at once: one per core. Each takes 19 MiB and a core for a while;
+/// more at once would not finish sooner, only hold more memory.
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+});
+
 /// Hashes a password with argon2id and a random salt.
 pub async fn hash_password(password: String) -> Result<String, CredentialError> {
+    let _permit = HASHING
+        .acquire()
+        .await
+        .expect("the hashing semaphore is never closed");
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -34,6 +44,10 @@ pub async fn hash_password(password: String) -> Result<String, CredentialError> 
 
 /// Checks a password against a stored hash; a malformed hash never matches.
 pub async fn verify_password(password: String, hash: String) -> Result<bool, CredentialError> {
+    let _permit = HASHING
+        .acquire()
+        .await
+        .expect("the hashing semaphore is never closed");
     Ok(tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
             .map(|parsed| {
