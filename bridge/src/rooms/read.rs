@@ -537,6 +537,30 @@ pub async fn members(
         .collect::<Result<_, _>>()?)
 }
 
+/// The joined and the invited members of a room, each sorted, in one query.
+pub async fn joined_and_invited(
+    pool: &AnyPool,
+    room_id: &str,
+) -> Result<(Vec<String>, Vec<String>), StoreError> {
+    let rows = sqlx::query(
+        "SELECT user_id, membership FROM bridge_memberships WHERE room_id = $1 \
+         AND membership IN ('join', 'invite') ORDER BY user_id",
+    )
+    .bind(room_id)
+    .fetch_all(pool)
+    .await?;
+    let (mut joined, mut invited) = (Vec::new(), Vec::new());
+    for r in &rows {
+        let user: String = r.try_get(0)?;
+        if r.try_get::<String, _>(1)? == "join" {
+            joined.push(user);
+        } else {
+            invited.push(user);
+        }
+    }
+    Ok((joined, invited))
+}
+
 /// A public read receipt.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReceiptRow {

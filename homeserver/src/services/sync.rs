@@ -31,6 +31,7 @@ use crate::services::rooms::timeline::{Scan, page};
 use crate::services::rooms::visibility::{Window, window};
 use crate::services::tokens::{SyncToken, timeline_token};
 use crate::state::AppState;
+use crate::storage::private_receipts::PrivateReceipt;
 use crate::storage::{account_data, forgotten, local_stream, private_receipts};
 
 /// Timeline events per room when the filter does not say.
@@ -144,6 +145,8 @@ struct RoomCx<'a> {
     to: SyncToken,
     rules: &'a Ruleset,
     room_id: &'a str,
+    /// The user's private receipts changed since the request's `since`, in every room.
+    own_receipts: &'a [PrivateReceipt],
 }
 
 impl RoomCx<'_> {
@@ -264,19 +267,30 @@ impl RoomCx<'_> {
             let by_event = content.entry(r.event_id).or_insert_with(|| json!({}));
             by_event[&r.receipt_type][&r.user_id] = entry;
         }
-        let own = private_receipts::changed(
-            self.pool,
-            self.sender.user_id.as_str(),
-            since.map_or(0, |s| s.local),
-            self.to.local,
-        )
-        .await?;
-        for r in own.into_iter().filter(|r| r.room_id == self.room_id) {
+        // The request's own range is read once for all rooms; a room new to this sync
+        // (since `None`) reads its whole range.
+        let from_local = since.map_or(0, |s| s.local);
+        let read_here;
+        let own: &[PrivateReceipt] = if from_local == self.req.since.map_or(0, |s| s.local) {
+            self.own_receipts
+        } else {
+            read_here = private_receipts::changed(
+                self.pool,
+                self.sender.user_id.as_str(),
+                from_local,
+                self.to.local,
+            )
+            .await?;
+            &read_here
+        };
+        for r in own.iter().filter(|r| r.room_id == self.room_id) {
             let mut entry = json!({ "ts": r.ts });
             if !r.thread_id.is_empty() {
                 entry["thread_id"] = json!(r.thread_id);
             }
-            let by_event = content.entry(r.event_id).or_insert_with(|| json!({}));
+            let by_event = content
+                .entry(r.event_id.clone())
+                .or_insert_with(|| json!({}));
             by_event["m.read.private"][self.sender.user_id.as_str()] = entry;
         }
         if !content.is_empty() {
@@ -308,10 +322,7 @@ impl RoomCx<'_> {
     }
 
     async fn summary(&self) -> Result<ruma::api::client::sync::sync_events::v3::RoomSummary> {
-        let joined = read::members(self.pool, self.room_id, "join")
-            .await
-            .map_err(store_error)?;
-        let invited = read::members(self.pool, self.room_id, "invite")
+        let (joined, invited) = read::joined_and_invited(self.pool, self.room_id)
             .await
             .map_err(store_error)?;
         let mut summary = ruma::api::client::sync::sync_events::v3::RoomSummary::new();
@@ -474,6 +485,7 @@ struct Shared<'a> {
     to: SyncToken,
     rules: &'a Ruleset,
     changed_local: &'a [account_data::AccountData],
+    own_receipts: &'a [PrivateReceipt],
 }
 
 /// One room's section of the answer.
@@ -496,6 +508,7 @@ async fn room_section(shared: &Shared<'_>, room_id: &str) -> Result<Option<Secti
         to,
         rules: shared.rules,
         room_id,
+        own_receipts: shared.own_receipts,
     };
     let window = window(pool, room_id, user, to.end()).await?;
     let Some(member) = read::state_entry_at(pool, room_id, "m.room.member", user, to.end())
@@ -580,6 +593,7 @@ async fn compute(state: &AppState, sender: &Sender, req: &SyncRequest) -> Result
         to,
         rules: &rules,
         changed_local: &changed_local,
+        own_receipts: &own_receipts,
     };
     let shared = &shared;
     let mut sections = futures::stream::iter(touched_rooms)

@@ -327,10 +327,7 @@ pub async fn room_entry(
                 .push(raw_state(&to_client(pool, e, viewer).await?)?);
         }
     }
-    let joined_members = read::members(pool, room_id, "join")
-        .await
-        .map_err(store_error)?;
-    let invited = read::members(pool, room_id, "invite")
+    let (joined_members, invited) = read::joined_and_invited(pool, room_id)
         .await
         .map_err(store_error)?;
     room.joined_count = UInt::try_from(joined_members.len() as u64).ok();
