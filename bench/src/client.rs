@@ -143,24 +143,19 @@ impl Session {
         if let Some(since) = since {
             query.push(("since", since));
         }
-        let url = self.url(&["sync"], &query);
-        let response = self
-            .http
-            .get(url)
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(ApiError::transport)?;
-        timed_json(response, "/sync").await
+        self.get_sync(&query).await
     }
 
     /// `GET /sync` without `since` and with an inline `filter`; the answer and the moment
     /// its body had fully arrived.
     pub async fn initial_sync(&self, filter: &str) -> Result<(Value, Instant), ApiError> {
-        let url = self.url(&["sync"], &[("timeout", "0"), ("filter", filter)]);
+        self.get_sync(&[("timeout", "0"), ("filter", filter)]).await
+    }
+
+    async fn get_sync(&self, query: &[(&str, &str)]) -> Result<(Value, Instant), ApiError> {
         let response = self
             .http
-            .get(url)
+            .get(self.url(&["sync"], query))
             .bearer_auth(&self.token)
             .send()
             .await

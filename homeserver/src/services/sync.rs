@@ -136,30 +136,30 @@ pub async fn current_token(state: &AppState) -> Result<SyncToken> {
     })
 }
 
-/// Everything a room section is computed from.
+/// One room's section in the making: the request's shared inputs and the room.
 struct RoomCx<'a> {
-    state: &'a AppState,
-    pool: &'a AnyPool,
-    sender: &'a Sender,
-    req: &'a SyncRequest,
-    to: SyncToken,
-    rules: &'a Ruleset,
+    shared: &'a Shared<'a>,
     room_id: &'a str,
-    /// The user's private receipts changed since the request's `since`, in every room.
-    own_receipts: &'a [PrivateReceipt],
 }
 
 impl RoomCx<'_> {
     fn viewer(&self) -> Viewer<'_> {
-        Viewer::of(self.sender)
+        Viewer::of(self.shared.sender)
     }
 
     fn timeline_filter(&self) -> &RoomEventFilter {
-        &self.req.filter.room.timeline
+        &self.shared.req.filter.room.timeline
     }
 
     fn lazy_members(&self) -> bool {
-        !self.req.filter.room.state.lazy_load_options.is_disabled()
+        !self
+            .shared
+            .req
+            .filter
+            .room
+            .state
+            .lazy_load_options
+            .is_disabled()
     }
 
     /// The timeline of visible events before `end` and after `since` (exclusive bounds as
@@ -183,7 +183,7 @@ impl RoomCx<'_> {
             limit: limit + 1,
         };
         let mut p = page(
-            self.pool,
+            self.shared.pool,
             self.room_id,
             window,
             self.timeline_filter(),
@@ -211,11 +211,11 @@ impl RoomCx<'_> {
     ) -> Result<Vec<StoredEvent>> {
         let start = timeline.first().map_or(end, |e| e.pos);
         let mut events = if full {
-            read::state_at(self.pool, self.room_id, start)
+            read::state_at(self.shared.pool, self.room_id, start)
                 .await
                 .map_err(store_error)?
         } else {
-            let changes = read::state_changes(self.pool, self.room_id, since, start)
+            let changes = read::state_changes(self.shared.pool, self.room_id, since, start)
                 .await
                 .map_err(store_error)?;
             let mut latest: BTreeMap<(String, Option<String>), StoredEvent> = BTreeMap::new();
@@ -226,7 +226,7 @@ impl RoomCx<'_> {
         };
         if self.lazy_members() {
             let mut wanted: BTreeSet<&str> = timeline.iter().map(|e| e.sender.as_str()).collect();
-            wanted.insert(self.sender.user_id.as_str());
+            wanted.insert(self.shared.sender.user_id.as_str());
             let mut present: BTreeSet<String> = BTreeSet::new();
             events.retain(|e| {
                 let keep = e.kind != "m.room.member"
@@ -239,10 +239,15 @@ impl RoomCx<'_> {
             if !full {
                 // Senders whose member event the client may not have: send it along.
                 for user in wanted.iter().filter(|u| !present.contains(**u)) {
-                    if let Some(e) =
-                        read::state_entry_at(self.pool, self.room_id, "m.room.member", user, start)
-                            .await
-                            .map_err(store_error)?
+                    if let Some(e) = read::state_entry_at(
+                        self.shared.pool,
+                        self.room_id,
+                        "m.room.member",
+                        user,
+                        start,
+                    )
+                    .await
+                    .map_err(store_error)?
                     {
                         events.push(e);
                     }
@@ -255,7 +260,7 @@ impl RoomCx<'_> {
     async fn ephemeral(&self, since: Option<SyncToken>) -> Result<Ephemeral> {
         let mut ephemeral = Ephemeral::new();
         let from = since.map_or(0, |s| s.end());
-        let receipts = read::receipts(self.pool, self.room_id, from, self.to.end())
+        let receipts = read::receipts(self.shared.pool, self.room_id, from, self.shared.to.end())
             .await
             .map_err(store_error)?;
         let mut content: BTreeMap<String, Value> = BTreeMap::new();
@@ -271,14 +276,14 @@ impl RoomCx<'_> {
         // (since `None`) reads its whole range.
         let from_local = since.map_or(0, |s| s.local);
         let read_here;
-        let own: &[PrivateReceipt] = if from_local == self.req.since.map_or(0, |s| s.local) {
-            self.own_receipts
+        let own: &[PrivateReceipt] = if from_local == self.shared.req.since.map_or(0, |s| s.local) {
+            self.shared.own_receipts
         } else {
             read_here = private_receipts::changed(
-                self.pool,
-                self.sender.user_id.as_str(),
+                self.shared.pool,
+                self.shared.sender.user_id.as_str(),
                 from_local,
-                self.to.local,
+                self.shared.to.local,
             )
             .await?;
             &read_here
@@ -291,13 +296,14 @@ impl RoomCx<'_> {
             let by_event = content
                 .entry(r.event_id.clone())
                 .or_insert_with(|| json!({}));
-            by_event["m.read.private"][self.sender.user_id.as_str()] = entry;
+            by_event["m.read.private"][self.shared.sender.user_id.as_str()] = entry;
         }
         if !content.is_empty() {
             let event = json!({ "type": "m.receipt", "content": content });
             ephemeral.events.push(raw(&event)?);
         }
         let typing = self
+            .shared
             .state
             .typing
             .changed_since(self.room_id, since.map_or(0, |s| s.typing));
@@ -322,7 +328,7 @@ impl RoomCx<'_> {
     }
 
     async fn summary(&self) -> Result<ruma::api::client::sync::sync_events::v3::RoomSummary> {
-        let (joined, invited) = read::joined_and_invited(self.pool, self.room_id)
+        let (joined, invited) = read::joined_and_invited(self.shared.pool, self.room_id)
             .await
             .map_err(store_error)?;
         let mut summary = ruma::api::client::sync::sync_events::v3::RoomSummary::new();
@@ -331,7 +337,7 @@ impl RoomCx<'_> {
         summary.heroes = joined
             .iter()
             .chain(invited.iter())
-            .filter(|u| *u != self.sender.user_id.as_str())
+            .filter(|u| *u != self.shared.sender.user_id.as_str())
             .take(5)
             .filter_map(|u| OwnedUserId::try_from(u.as_str()).ok())
             .collect();
@@ -345,15 +351,15 @@ impl RoomCx<'_> {
         joined_at: i64,
         changed_local: &[account_data::AccountData],
     ) -> Result<Option<JoinedRoom>> {
-        let since = self.req.since;
+        let since = self.shared.req.since;
         let newly = since.is_none_or(|s| joined_at >= s.end());
-        let full = newly || self.req.full_state;
+        let full = newly || self.shared.req.full_state;
         let lower = if newly {
             0
         } else {
             since.map_or(0, |s| s.end())
         };
-        let end = self.to.end();
+        let end = self.shared.to.end();
         let (events, limited, prev_batch) = self.timeline(window, lower, end).await?;
         let state_events = self.state_section(full, lower, &events, end).await?;
         let ephemeral = self.ephemeral(if newly { None } else { since }).await?;
@@ -372,20 +378,20 @@ impl RoomCx<'_> {
         room.timeline.prev_batch = prev_batch;
         room.timeline
             .events
-            .extend(to_client_raw(self.pool, &events, self.viewer()).await?);
+            .extend(to_client_raw(self.shared.pool, &events, self.viewer()).await?);
         let mut st = StateEvents::new();
         st.events
-            .extend(to_client_raw(self.pool, &state_events, self.viewer()).await?);
+            .extend(to_client_raw(self.shared.pool, &state_events, self.viewer()).await?);
         room.state = State::Before(st);
         room.ephemeral = ephemeral;
         room.account_data = account_data;
         room.summary = self.summary().await?;
         let counts = unread(
-            self.pool,
-            &self.state.unread,
+            self.shared.pool,
+            &self.shared.state.unread,
             self.room_id,
-            &self.sender.user_id,
-            self.rules,
+            &self.shared.sender.user_id,
+            self.shared.rules,
             end,
         )
         .await?;
@@ -399,7 +405,7 @@ impl RoomCx<'_> {
     /// own membership event: the room's name, avatar, join rule, encryption, and the
     /// membership of whoever sent `member` (clients show "X invited you" from it).
     async fn stripped_state(&self, member: &StoredEvent) -> Result<Vec<Value>> {
-        let current = read::state_at(self.pool, self.room_id, self.to.end())
+        let current = read::state_at(self.shared.pool, self.room_id, self.shared.to.end())
             .await
             .map_err(store_error)?;
         let sender_member = |e: &StoredEvent| {
@@ -446,21 +452,21 @@ impl RoomCx<'_> {
 
     /// The section of a room the user left (or was removed from).
     async fn left(&self, window: &Window) -> Result<LeftRoom> {
-        let since = self.req.since.map_or(0, |s| s.end());
-        let end = self.to.end();
+        let since = self.shared.req.since.map_or(0, |s| s.end());
+        let end = self.shared.to.end();
         let (events, limited, prev_batch) = self.timeline(window, since, end).await?;
         let state_events = self
-            .state_section(self.req.since.is_none(), since, &events, end)
+            .state_section(self.shared.req.since.is_none(), since, &events, end)
             .await?;
         let mut room = LeftRoom::new();
         room.timeline.limited = limited;
         room.timeline.prev_batch = prev_batch;
         room.timeline
             .events
-            .extend(to_client_raw(self.pool, &events, self.viewer()).await?);
+            .extend(to_client_raw(self.shared.pool, &events, self.viewer()).await?);
         let mut st = StateEvents::new();
         st.events
-            .extend(to_client_raw(self.pool, &state_events, self.viewer()).await?);
+            .extend(to_client_raw(self.shared.pool, &state_events, self.viewer()).await?);
         room.state = State::Before(st);
         Ok(room)
     }
@@ -485,6 +491,7 @@ struct Shared<'a> {
     to: SyncToken,
     rules: &'a Ruleset,
     changed_local: &'a [account_data::AccountData],
+    /// The user's private receipts changed since the request's `since`, in every room.
     own_receipts: &'a [PrivateReceipt],
 }
 
@@ -500,16 +507,7 @@ enum Section {
 async fn room_section(shared: &Shared<'_>, room_id: &str) -> Result<Option<Section>> {
     let (pool, req, to) = (shared.pool, shared.req, shared.to);
     let user = shared.sender.user_id.as_str();
-    let cx = RoomCx {
-        state: shared.state,
-        pool,
-        sender: shared.sender,
-        req,
-        to,
-        rules: shared.rules,
-        room_id,
-        own_receipts: shared.own_receipts,
-    };
+    let cx = RoomCx { shared, room_id };
     let window = window(pool, room_id, user, to.end()).await?;
     let Some(member) = read::state_entry_at(pool, room_id, "m.room.member", user, to.end())
         .await

@@ -168,20 +168,11 @@ pub async fn extensions(
             let Some(joined) = source.rooms.join.get(room_id) else {
                 continue;
             };
-            let receipts = receipts
-                && in_scope(
-                    asked.receipts.lists.as_deref(),
-                    asked.receipts.rooms.as_deref(),
-                    room_id,
-                    sources.wanted,
-                );
-            let typing = typing
-                && in_scope(
-                    asked.typing.lists.as_deref(),
-                    asked.typing.rooms.as_deref(),
-                    room_id,
-                    sources.wanted,
-                );
+            let scoped = |lists: &Option<Vec<String>>, rooms: &Option<Vec<ExtensionRoomConfig>>| {
+                in_scope(lists.as_deref(), rooms.as_deref(), room_id, sources.wanted)
+            };
+            let receipts = receipts && scoped(&asked.receipts.lists, &asked.receipts.rooms);
+            let typing = typing && scoped(&asked.typing.lists, &asked.typing.rooms);
             for event in &joined.ephemeral.events {
                 match event.get_field::<String>("type").ok().flatten().as_deref() {
                     Some("m.receipt") if receipts => {
