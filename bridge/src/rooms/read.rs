@@ -276,45 +276,59 @@ pub async fn search(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let key_list = placeholders(2, keys.len());
-    let room_list = placeholders(2 + keys.len(), rooms.len());
-    let limit_param = 2 + keys.len() + rooms.len();
-    let (query, hits) = if postgres {
+    // PostgreSQL filters by key in SQL; SQLite's index has a column per key and filters in
+    // the full-text query. Either way hits are joined to events by a unique column.
+    let (query, hits, join, bound_keys) = if postgres {
         let query = words
             .iter()
             .map(|w| format!("{w}:*"))
             .collect::<Vec<_>>()
             .join(" & ");
+        let key_list = placeholders(2, keys.len());
         let hits = format!(
             "SELECT event_id AS hit, ts_rank(vector, to_tsquery('simple', $1))::float8 AS rank \
              FROM hs_event_search WHERE vector @@ to_tsquery('simple', $1) \
              AND search_key IN ({key_list})"
         );
-        (query, hits)
+        (query, hits, "e.event_id = s.hit", keys)
     } else {
-        let query = words
+        let columns = keys
+            .iter()
+            .filter_map(|k| search_column(k))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if columns.is_empty() {
+            return Ok(Vec::new());
+        }
+        let terms = words
             .iter()
             .map(|w| format!("\"{w}\"*"))
             .collect::<Vec<_>>()
             .join(" ");
         // bm25 is lower for better matches.
-        let hits = format!(
-            "SELECT event_id AS hit, -bm25(hs_event_search) AS rank FROM hs_event_search \
-             WHERE hs_event_search MATCH $1 AND search_key IN ({key_list})"
-        );
-        (query, hits)
+        let hits = "SELECT rowid AS hit, -bm25(hs_event_search) AS rank FROM hs_event_search \
+                    WHERE hs_event_search MATCH $1"
+            .to_owned();
+        (
+            format!("{{{columns}}} : ({terms})"),
+            hits,
+            "e.pos = s.hit",
+            &[][..],
+        )
     };
+    let room_list = placeholders(2 + bound_keys.len(), rooms.len());
+    let limit_param = 2 + bound_keys.len() + rooms.len();
     let order = if recent {
         "e.pos DESC"
     } else {
         "s.rank DESC, e.pos DESC"
     };
     let sql = format!(
-        "SELECT {COLUMNS}, s.rank FROM bridge_room_events e JOIN ({hits}) s ON e.event_id = s.hit \
+        "SELECT {COLUMNS}, s.rank FROM bridge_room_events e JOIN ({hits}) s ON {join} \
          WHERE e.room_id IN ({room_list}) ORDER BY {order} LIMIT ${limit_param}"
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(query);
-    for key in keys {
+    for key in bound_keys {
         q = q.bind(*key);
     }
     for room in rooms {
@@ -325,6 +339,16 @@ pub async fn search(
         .iter()
         .map(|r| Ok((from_row(r)?, r.try_get::<f64, _>("rank")?)))
         .collect::<Result<_, sqlx::Error>>()?)
+}
+
+/// The column of SQLite's full-text index that holds the text of search key `key`.
+fn search_column(key: &str) -> Option<&'static str> {
+    match key {
+        "content.body" => Some("body"),
+        "content.name" => Some("name"),
+        "content.topic" => Some("topic"),
+        _ => None,
+    }
 }
 
 /// One room of a user's, as sliding sync orders and filters them.

@@ -141,6 +141,24 @@ async fn searching_across_organisations(backend: Db) {
         found(&alice, json!({"search_term": "quarterly", "keys": ["content.body"], "filter": {"senders": ["@bob:org2.localhost"]}, "order_by": "recent"})).await,
         vec![secret.clone(), report.clone()]
     );
+    // Each key searches only its own text: the topic's words are not in the name.
+    assert_eq!(
+        found(
+            &bob,
+            json!({"search_term": "budget", "keys": ["content.topic"]})
+        )
+        .await
+        .len(),
+        1
+    );
+    assert!(
+        found(
+            &bob,
+            json!({"search_term": "budget", "keys": ["content.name", "content.body"]})
+        )
+        .await
+        .is_empty()
+    );
 
     // Pages, context, profiles, state and groups.
     let criteria = json!({
