@@ -173,68 +173,128 @@ fn placeholders(first: usize, n: usize) -> String {
 /// The most values one `IN (...)` list binds: far below either database's limit.
 pub const IN_LIST_MAX: usize = 500;
 
-/// The unredacted events of one room that may be bundled with any of `parents` (edits,
-/// thread replies and references; at most [`IN_LIST_MAX`] parents): `(parent, candidate)`
-/// pairs, each parent's candidates oldest first by `(origin_server_ts, event_id)`, the order
-/// the specification uses to pick the latest edit.
+/// The unredacted events that may be bundled with any of `parents` (edits, thread replies
+/// and references), each given with its room (at most [`IN_LIST_MAX`] parents, of any
+/// rooms): `(parent, candidate)` pairs of one room, each parent's candidates oldest first by
+/// `(origin_server_ts, event_id)`, the order the specification uses to pick the latest edit.
+/// An event relating to a parent of another room is no candidate.
 pub async fn bundle_candidates_of(
     pool: &AnyPool,
-    room_id: &str,
-    parents: &[&str],
+    parents: &[(&str, &str)],
 ) -> Result<Vec<(String, StoredEvent)>, StoreError> {
     if parents.is_empty() {
         return Ok(Vec::new());
     }
+    let mut rooms: Vec<&str> = parents.iter().map(|(room, _)| *room).collect();
+    rooms.sort_unstable();
+    rooms.dedup();
     let sql = format!(
-        "SELECT {COLUMNS}, relates_to FROM bridge_room_events WHERE room_id = $1 \
+        "SELECT {COLUMNS}, relates_to FROM bridge_room_events WHERE room_id IN ({}) \
          AND relates_to IN ({}) AND rel_type IN ('m.replace', 'm.thread', 'm.reference') \
          AND redacted_by IS NULL ORDER BY relates_to, origin_server_ts, event_id",
-        placeholders(2, parents.len())
+        placeholders(1, rooms.len()),
+        placeholders(1 + rooms.len(), parents.len())
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(room_id);
-    for parent in parents {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for room in &rooms {
+        q = q.bind(*room);
+    }
+    for (_, parent) in parents {
         q = q.bind(*parent);
     }
-    Ok(q.fetch_all(pool)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get(9)?, from_row(r)?)))
-        .collect::<Result<_, sqlx::Error>>()?)
+    let wanted: std::collections::HashSet<(&str, &str)> = parents.iter().copied().collect();
+    let mut out = Vec::new();
+    for r in q.fetch_all(pool).await? {
+        let parent: String = r.try_get(9)?;
+        let candidate = from_row(&r)?;
+        if wanted.contains(&(candidate.room_id.as_str(), parent.as_str())) {
+            out.push((parent, candidate));
+        }
+    }
+    Ok(out)
 }
 
-/// The history below `before` of several state entries of one room at once (at most
-/// [`IN_LIST_MAX`] `(type, state_key)` pairs), oldest first: where each state event's
+/// One state entry of a room and the position below which its history is wanted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EntryBelow<'a> {
+    /// Room id.
+    pub room_id: &'a str,
+    /// Event type.
+    pub kind: &'a str,
+    /// State key.
+    pub state_key: &'a str,
+    /// Exclusive upper bound (position).
+    pub before: i64,
+}
+
+/// The most entries one [`state_histories`] call takes (four bound values each).
+pub const HISTORY_ENTRIES_MAX: usize = IN_LIST_MAX / 4;
+
+/// The history of several state entries, of any rooms, at once (at most
+/// [`HISTORY_ENTRIES_MAX`]), each below its own bound, oldest first: where each state event's
 /// previous content is found.
 pub async fn state_histories(
     pool: &AnyPool,
-    room_id: &str,
-    keys: &[(&str, &str)],
-    before: i64,
+    entries: &[EntryBelow<'_>],
 ) -> Result<Vec<StoredEvent>, StoreError> {
-    if keys.is_empty() {
+    if entries.is_empty() {
         return Ok(Vec::new());
     }
-    let terms = (0..keys.len())
+    let terms = (0..entries.len())
         .map(|i| {
+            let p = 1 + 4 * i;
             format!(
-                "(event_type = ${} AND state_key = ${})",
-                3 + 2 * i,
-                4 + 2 * i
+                "(room_id = ${} AND event_type = ${} AND state_key = ${} AND pos < ${})",
+                p,
+                p + 1,
+                p + 2,
+                p + 3
             )
         })
         .collect::<Vec<_>>()
         .join(" OR ");
-    let sql = format!(
-        "SELECT {COLUMNS} FROM bridge_room_events WHERE room_id = $1 AND pos < $2 \
-         AND ({terms}) ORDER BY pos"
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(room_id)
-        .bind(before);
-    for (kind, key) in keys {
-        q = q.bind(*kind).bind(*key);
+    let sql = format!("SELECT {COLUMNS} FROM bridge_room_events WHERE {terms} ORDER BY pos");
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for e in entries {
+        q = q.bind(e.room_id).bind(e.kind).bind(e.state_key).bind(e.before);
     }
     rows(q.fetch_all(pool).await?)
+}
+
+/// The membership events of `user` and the `m.room.history_visibility` events of each of
+/// `rooms` (at most [`IN_LIST_MAX`]) below position `end`, oldest first: what deciding what
+/// the user may see in those rooms needs, for many rooms in one query.
+pub async fn visibility_histories(
+    pool: &AnyPool,
+    rooms: &[&str],
+    user: &str,
+    end: i64,
+) -> Result<Vec<StoredEvent>, StoreError> {
+    if rooms.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Three IN lists over the state index's columns; the two combinations no event has
+    // (a membership with an empty key, a visibility keyed by the user) are dropped below.
+    let sql = format!(
+        "SELECT {COLUMNS} FROM bridge_room_events WHERE room_id IN ({}) \
+         AND event_type IN ('m.room.member', 'm.room.history_visibility') \
+         AND state_key IN (${}, '') AND pos < ${} ORDER BY pos",
+        placeholders(1, rooms.len()),
+        rooms.len() + 1,
+        rooms.len() + 2
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for room in rooms {
+        q = q.bind(*room);
+    }
+    let found = rows(q.bind(user).bind(end).fetch_all(pool).await?)?;
+    Ok(found
+        .into_iter()
+        .filter(|e| match e.kind.as_str() {
+            "m.room.member" => e.state_key.as_deref() == Some(user),
+            _ => e.state_key.as_deref() == Some(""),
+        })
+        .collect())
 }
 
 /// Several events by id (at most [`IN_LIST_MAX`]), in no particular order.
@@ -441,19 +501,41 @@ pub async fn state_at(
     room_id: &str,
     before: i64,
 ) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut all = state_at_of(pool, &[room_id], before).await?;
+    Ok(all.remove(room_id).unwrap_or_default())
+}
+
+/// [`state_at`] of several rooms (at most [`IN_LIST_MAX`]) in one query, by room, each
+/// sorted by (type, key); a room without state is absent.
+pub async fn state_at_of(
+    pool: &AnyPool,
+    rooms: &[&str],
+    before: i64,
+) -> Result<std::collections::HashMap<String, Vec<StoredEvent>>, StoreError> {
+    let mut out: std::collections::HashMap<String, Vec<StoredEvent>> =
+        std::collections::HashMap::new();
+    if rooms.is_empty() {
+        return Ok(out);
+    }
+    let n = rooms.len();
     let sql = format!(
-        "SELECT {COLUMNS} FROM bridge_room_events e WHERE e.room_id = $1 AND e.state_key IS NOT NULL \
-         AND e.pos < $2 AND e.pos = (SELECT MAX(x.pos) FROM bridge_room_events x \
+        "SELECT {COLUMNS} FROM bridge_room_events e WHERE e.room_id IN ({}) \
+         AND e.state_key IS NOT NULL AND e.pos < ${b} \
+         AND e.pos = (SELECT MAX(x.pos) FROM bridge_room_events x \
          WHERE x.room_id = e.room_id AND x.event_type = e.event_type \
-         AND x.state_key = e.state_key AND x.pos < $2) ORDER BY e.event_type, e.state_key"
+         AND x.state_key = e.state_key AND x.pos < ${b}) \
+         ORDER BY e.room_id, e.event_type, e.state_key",
+        placeholders(1, n),
+        b = n + 1
     );
-    rows(
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(room_id)
-            .bind(before)
-            .fetch_all(pool)
-            .await?,
-    )
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for room in rooms {
+        q = q.bind(*room);
+    }
+    for e in rows(q.bind(before).fetch_all(pool).await?)? {
+        out.entry(e.room_id.clone()).or_default().push(e);
+    }
+    Ok(out)
 }
 
 /// One state entry just before position `before`.
@@ -566,23 +648,40 @@ pub async fn joined_and_invited(
     pool: &AnyPool,
     room_id: &str,
 ) -> Result<(Vec<String>, Vec<String>), StoreError> {
-    let rows = sqlx::query(
-        "SELECT user_id, membership FROM bridge_memberships WHERE room_id = $1 \
-         AND membership IN ('join', 'invite') ORDER BY user_id",
-    )
-    .bind(room_id)
-    .fetch_all(pool)
-    .await?;
-    let (mut joined, mut invited) = (Vec::new(), Vec::new());
-    for r in &rows {
-        let user: String = r.try_get(0)?;
-        if r.try_get::<String, _>(1)? == "join" {
-            joined.push(user);
+    let mut all = joined_and_invited_of(pool, &[room_id]).await?;
+    Ok(all.remove(room_id).unwrap_or_default())
+}
+
+/// [`joined_and_invited`] of several rooms (at most [`IN_LIST_MAX`]) in one query; a room
+/// without such members is absent.
+pub async fn joined_and_invited_of(
+    pool: &AnyPool,
+    rooms: &[&str],
+) -> Result<std::collections::HashMap<String, (Vec<String>, Vec<String>)>, StoreError> {
+    let mut out: std::collections::HashMap<String, (Vec<String>, Vec<String>)> =
+        std::collections::HashMap::new();
+    if rooms.is_empty() {
+        return Ok(out);
+    }
+    let sql = format!(
+        "SELECT room_id, user_id, membership FROM bridge_memberships WHERE room_id IN ({}) \
+         AND membership IN ('join', 'invite') ORDER BY room_id, user_id",
+        placeholders(1, rooms.len())
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for room in rooms {
+        q = q.bind(*room);
+    }
+    for r in q.fetch_all(pool).await? {
+        let entry = out.entry(r.try_get(0)?).or_default();
+        let user: String = r.try_get(1)?;
+        if r.try_get::<String, _>(2)? == "join" {
+            entry.0.push(user);
         } else {
-            invited.push(user);
+            entry.1.push(user);
         }
     }
-    Ok((joined, invited))
+    Ok(out)
 }
 
 /// A public read receipt.
@@ -607,27 +706,44 @@ pub async fn receipts(
     from: i64,
     to: i64,
 ) -> Result<Vec<ReceiptRow>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT user_id, receipt_type, thread_id, event_id, ts FROM bridge_receipts \
-         WHERE room_id = $1 AND pos >= $2 AND pos < $3 ORDER BY pos",
-    )
-    .bind(room_id)
-    .bind(from)
-    .bind(to)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            Ok(ReceiptRow {
-                user_id: r.try_get(0)?,
-                receipt_type: r.try_get(1)?,
-                thread_id: r.try_get(2)?,
-                event_id: r.try_get(3)?,
-                ts: r.try_get(4)?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?)
+    let mut all = receipts_of(pool, &[room_id], from, to).await?;
+    Ok(all.remove(room_id).unwrap_or_default())
+}
+
+/// [`receipts`] of several rooms (at most [`IN_LIST_MAX`]) in one query, by room, each in
+/// ledger order; a room without such receipts is absent.
+pub async fn receipts_of(
+    pool: &AnyPool,
+    rooms: &[&str],
+    from: i64,
+    to: i64,
+) -> Result<std::collections::HashMap<String, Vec<ReceiptRow>>, StoreError> {
+    let mut out: std::collections::HashMap<String, Vec<ReceiptRow>> =
+        std::collections::HashMap::new();
+    if rooms.is_empty() {
+        return Ok(out);
+    }
+    let sql = format!(
+        "SELECT room_id, user_id, receipt_type, thread_id, event_id, ts FROM bridge_receipts \
+         WHERE room_id IN ({}) AND pos >= ${} AND pos < ${} ORDER BY pos",
+        placeholders(1, rooms.len()),
+        rooms.len() + 1,
+        rooms.len() + 2
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for room in rooms {
+        q = q.bind(*room);
+    }
+    for r in q.bind(from).bind(to).fetch_all(pool).await? {
+        out.entry(r.try_get(0)?).or_default().push(ReceiptRow {
+            user_id: r.try_get(1)?,
+            receipt_type: r.try_get(2)?,
+            thread_id: r.try_get(3)?,
+            event_id: r.try_get(4)?,
+            ts: r.try_get(5)?,
+        });
+    }
+    Ok(out)
 }
 
 /// Aliases pointing to a room.

@@ -3,10 +3,10 @@
 //! history the same way; account data, private receipts and typing are org-local. A request
 //! with nothing new waits (long-polls) until a block is applied or something local changes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use consort_bridge::rooms::read::{self, StoredEvent};
+use consort_bridge::rooms::read::{self, IN_LIST_MAX, ReceiptRow, StoredEvent};
 use futures::StreamExt;
 use ruma::api::client::filter::{FilterDefinition, RoomEventFilter};
 use ruma::api::client::sync::sync_events::UnreadNotificationsCount;
@@ -23,12 +23,12 @@ use crate::error::{Error, Result};
 use crate::services::auth::Sender;
 use crate::services::keys;
 use crate::services::push_rules;
-use crate::services::rooms::client_event::{Viewer, raw, stripped, to_client_raw};
-use crate::services::rooms::filter::admits_room;
-use crate::services::rooms::notifications::unread;
+use crate::services::rooms::client_event::{Viewer, raw, stripped, to_client_all};
+use crate::services::rooms::filter::{admits_room, matches};
+use crate::services::rooms::notifications::{read_positions as read_positions_of, unread_after};
 use crate::services::rooms::send::store_error;
 use crate::services::rooms::timeline::{Scan, page};
-use crate::services::rooms::visibility::{Window, window};
+use crate::services::rooms::visibility::{Window, windows};
 use crate::services::tokens::{SyncToken, timeline_token};
 use crate::state::AppState;
 use crate::storage::private_receipts::PrivateReceipt;
@@ -143,10 +143,6 @@ struct RoomCx<'a> {
 }
 
 impl RoomCx<'_> {
-    fn viewer(&self) -> Viewer<'_> {
-        Viewer::of(self.shared.sender)
-    }
-
     fn timeline_filter(&self) -> &RoomEventFilter {
         &self.shared.req.filter.room.timeline
     }
@@ -201,7 +197,8 @@ impl RoomCx<'_> {
     }
 
     /// State events to send: the full state before the timeline (`full`), else the state
-    /// changes between `since` and the timeline; member events lazily when the filter asks.
+    /// changes between `since` and the timeline; member events lazily when the filter asks;
+    /// only those the filter's `state` part admits.
     async fn state_section(
         &self,
         full: bool,
@@ -209,6 +206,11 @@ impl RoomCx<'_> {
         timeline: &[StoredEvent],
         end: i64,
     ) -> Result<Vec<StoredEvent>> {
+        let filter = &self.shared.req.filter.room.state;
+        if filter.types.as_ref().is_some_and(Vec::is_empty) {
+            // The client wants no state (sliding sync reads its own).
+            return Ok(Vec::new());
+        }
         let start = timeline.first().map_or(end, |e| e.pos);
         let mut events = if full {
             read::state_at(self.shared.pool, self.room_id, start)
@@ -254,17 +256,29 @@ impl RoomCx<'_> {
                 }
             }
         }
+        events.retain(|e| matches(filter, e));
         Ok(events)
     }
 
     async fn ephemeral(&self, since: Option<SyncToken>) -> Result<Ephemeral> {
         let mut ephemeral = Ephemeral::new();
         let from = since.map_or(0, |s| s.end());
-        let receipts = read::receipts(self.shared.pool, self.room_id, from, self.shared.to.end())
-            .await
-            .map_err(store_error)?;
+        // Read once for all rooms from the request's own `since`; a room new to this sync
+        // reads its whole range.
+        let read_here;
+        let receipts: &[ReceiptRow] = if from == self.shared.receipts_from {
+            self.shared
+                .receipts
+                .get(self.room_id)
+                .map_or(&[], Vec::as_slice)
+        } else {
+            read_here = read::receipts(self.shared.pool, self.room_id, from, self.shared.to.end())
+                .await
+                .map_err(store_error)?;
+            &read_here
+        };
         let mut content: BTreeMap<String, Value> = BTreeMap::new();
-        for r in receipts {
+        for r in receipts.iter().cloned() {
             let mut entry = json!({ "ts": r.ts });
             if !r.thread_id.is_empty() {
                 entry["thread_id"] = json!(r.thread_id);
@@ -328,9 +342,12 @@ impl RoomCx<'_> {
     }
 
     async fn summary(&self) -> Result<ruma::api::client::sync::sync_events::v3::RoomSummary> {
-        let (joined, invited) = read::joined_and_invited(self.shared.pool, self.room_id)
-            .await
-            .map_err(store_error)?;
+        let (joined, invited) = self
+            .shared
+            .members
+            .get(self.room_id)
+            .cloned()
+            .unwrap_or_default();
         let mut summary = ruma::api::client::sync::sync_events::v3::RoomSummary::new();
         summary.joined_member_count = UInt::try_from(joined.len() as u64).ok();
         summary.invited_member_count = UInt::try_from(invited.len() as u64).ok();
@@ -344,13 +361,14 @@ impl RoomCx<'_> {
         Ok(summary)
     }
 
-    /// The section of a room the user is joined to; `None` when nothing changed.
+    /// The section of a room the user is joined to, with its timeline and state events yet
+    /// to render; `None` when nothing changed.
     async fn joined(
         &self,
         window: &Window,
         joined_at: i64,
         changed_local: &[account_data::AccountData],
-    ) -> Result<Option<JoinedRoom>> {
+    ) -> Result<Option<(JoinedRoom, ToRender)>> {
         let since = self.shared.req.since;
         let newly = since.is_none_or(|s| joined_at >= s.end());
         let full = newly || self.shared.req.full_state;
@@ -376,20 +394,19 @@ impl RoomCx<'_> {
         room.timeline = Timeline::new();
         room.timeline.limited = limited;
         room.timeline.prev_batch = prev_batch;
-        room.timeline
-            .events
-            .extend(to_client_raw(self.shared.pool, &events, self.viewer()).await?);
-        let mut st = StateEvents::new();
-        st.events
-            .extend(to_client_raw(self.shared.pool, &state_events, self.viewer()).await?);
-        room.state = State::Before(st);
         room.ephemeral = ephemeral;
         room.account_data = account_data;
         room.summary = self.summary().await?;
-        let counts = unread(
+        let read = self
+            .shared
+            .read_positions
+            .get(self.room_id)
+            .copied()
+            .unwrap_or(0);
+        let counts = unread_after(
             self.shared.pool,
             &self.shared.state.unread,
-            self.room_id,
+            (self.room_id, read),
             &self.shared.sender.user_id,
             self.shared.rules,
             end,
@@ -398,7 +415,13 @@ impl RoomCx<'_> {
         room.unread_notifications = UnreadNotificationsCount::new();
         room.unread_notifications.notification_count = UInt::try_from(counts.notifications).ok();
         room.unread_notifications.highlight_count = UInt::try_from(counts.highlights).ok();
-        Ok(Some(room))
+        Ok(Some((
+            room,
+            ToRender {
+                timeline: events,
+                state: state_events,
+            },
+        )))
     }
 
     /// The room's stripped state as an invite or a knock shows it, ending with the user's
@@ -450,8 +473,9 @@ impl RoomCx<'_> {
         Ok(room)
     }
 
-    /// The section of a room the user left (or was removed from).
-    async fn left(&self, window: &Window) -> Result<LeftRoom> {
+    /// The section of a room the user left (or was removed from), with its timeline and state
+    /// events yet to render.
+    async fn left(&self, window: &Window) -> Result<(LeftRoom, ToRender)> {
         let since = self.shared.req.since.map_or(0, |s| s.end());
         let end = self.shared.to.end();
         let (events, limited, prev_batch) = self.timeline(window, since, end).await?;
@@ -461,14 +485,13 @@ impl RoomCx<'_> {
         let mut room = LeftRoom::new();
         room.timeline.limited = limited;
         room.timeline.prev_batch = prev_batch;
-        room.timeline
-            .events
-            .extend(to_client_raw(self.shared.pool, &events, self.viewer()).await?);
-        let mut st = StateEvents::new();
-        st.events
-            .extend(to_client_raw(self.shared.pool, &state_events, self.viewer()).await?);
-        room.state = State::Before(st);
-        Ok(room)
+        Ok((
+            room,
+            ToRender {
+                timeline: events,
+                state: state_events,
+            },
+        ))
     }
 }
 
@@ -493,26 +516,42 @@ struct Shared<'a> {
     changed_local: &'a [account_data::AccountData],
     /// The user's private receipts changed since the request's `since`, in every room.
     own_receipts: &'a [PrivateReceipt],
+    /// The public receipts of the answer's rooms from `receipts_from` on, by room.
+    receipts: HashMap<String, Vec<ReceiptRow>>,
+    /// Where `receipts` start: the request's `since`, or 0 for an initial sync.
+    receipts_from: i64,
+    /// The joined and the invited members of each of the answer's rooms.
+    members: HashMap<String, (Vec<String>, Vec<String>)>,
+    /// The user's read position in each of the answer's rooms (absent: 0).
+    read_positions: HashMap<String, i64>,
+}
+
+/// The timeline and state events of a room section, rendered for the client once every
+/// section is computed: what rendering needs besides the events is then read for all rooms
+/// in a few queries, not a few per room.
+struct ToRender {
+    timeline: Vec<StoredEvent>,
+    state: Vec<StoredEvent>,
 }
 
 /// One room's section of the answer.
 enum Section {
-    Join(OwnedRoomId, JoinedRoom),
+    Join(OwnedRoomId, JoinedRoom, ToRender),
     Invite(OwnedRoomId, InvitedRoom),
     Knock(OwnedRoomId, KnockedRoom),
-    Leave(OwnedRoomId, LeftRoom),
+    Leave(OwnedRoomId, LeftRoom, ToRender),
 }
 
 /// The section of one room the user has a membership in, `None` when it has none to send.
-async fn room_section(shared: &Shared<'_>, room_id: &str) -> Result<Option<Section>> {
-    let (pool, req, to) = (shared.pool, shared.req, shared.to);
-    let user = shared.sender.user_id.as_str();
+/// `window` is the room's visibility window up to the answer's token.
+async fn room_section(
+    shared: &Shared<'_>,
+    room_id: &str,
+    window: &Window,
+) -> Result<Option<Section>> {
+    let req = shared.req;
     let cx = RoomCx { shared, room_id };
-    let window = window(pool, room_id, user, to.end()).await?;
-    let Some(member) = read::state_entry_at(pool, room_id, "m.room.member", user, to.end())
-        .await
-        .map_err(store_error)?
-    else {
+    let Some(member) = window.member_event() else {
         return Ok(None);
     };
     let after_since = req.since.is_none_or(|s| member.pos >= s.end());
@@ -520,16 +559,17 @@ async fn room_section(shared: &Shared<'_>, room_id: &str) -> Result<Option<Secti
         .map_err(|e| Error::Internal(format!("stored room id: {e}")))?;
     Ok(match member.membership.as_deref() {
         Some("join") => cx
-            .joined(&window, member.pos, shared.changed_local)
+            .joined(window, member.pos, shared.changed_local)
             .await?
-            .map(|room| Section::Join(id, room)),
-        Some("invite") if after_since => Some(Section::Invite(id, cx.invited(&member).await?)),
-        Some("knock") if after_since => Some(Section::Knock(id, cx.knocked(&member).await?)),
+            .map(|(room, events)| Section::Join(id, room, events)),
+        Some("invite") if after_since => Some(Section::Invite(id, cx.invited(member).await?)),
+        Some("knock") if after_since => Some(Section::Knock(id, cx.knocked(member).await?)),
         Some("leave" | "ban")
             if (req.since.is_some() && after_since)
                 || (req.since.is_none() && req.filter.room.include_leave) =>
         {
-            Some(Section::Leave(id, cx.left(&window).await?))
+            let (room, events) = cx.left(window).await?;
+            Some(Section::Leave(id, room, events))
         }
         _ => None,
     })
@@ -581,8 +621,27 @@ async fn compute(state: &AppState, sender: &Sender, req: &SyncRequest) -> Result
             touched_rooms.push(room_id);
         }
     }
-    // Rooms a few at a time: each section is a dozen small queries, and the database
-    // answers several connections at once.
+    // What every section reads is read for all rooms at once, a query per
+    // `IN_LIST_MAX` rooms; the rest, a few small queries per room, a few rooms at a time
+    // (the database answers several connections at once).
+    let room_refs: Vec<&str> = touched_rooms.iter().map(String::as_str).collect();
+    let receipts_from = req.since.map_or(0, |s| s.end());
+    let mut receipts = HashMap::new();
+    let mut members = HashMap::new();
+    let mut read_positions = HashMap::new();
+    for chunk in room_refs.chunks(IN_LIST_MAX) {
+        read_positions.extend(read_positions_of(pool, chunk, &sender.user_id).await?);
+        receipts.extend(
+            read::receipts_of(pool, chunk, receipts_from, to.end())
+                .await
+                .map_err(store_error)?,
+        );
+        members.extend(
+            read::joined_and_invited_of(pool, chunk)
+                .await
+                .map_err(store_error)?,
+        );
+    }
     let shared = Shared {
         state,
         pool,
@@ -592,29 +651,38 @@ async fn compute(state: &AppState, sender: &Sender, req: &SyncRequest) -> Result
         rules: &rules,
         changed_local: &changed_local,
         own_receipts: &own_receipts,
+        receipts,
+        receipts_from,
+        members,
+        read_positions,
     };
     let shared = &shared;
-    let mut sections = futures::stream::iter(touched_rooms)
-        .map(|room_id| async move { room_section(shared, &room_id).await })
+    let windows = &windows(pool, &room_refs, user, to.end()).await?;
+    let mut sections = futures::stream::iter(touched_rooms.clone())
+        .map(|room_id| async move {
+            match windows.get(&room_id) {
+                Some(window) => room_section(shared, &room_id, window).await,
+                None => Ok(None),
+            }
+        })
         .buffered(ROOMS_AT_ONCE);
+    let mut joined = Vec::new();
+    let mut left = Vec::new();
     while let Some(section) = sections.next().await {
         match section? {
-            Some(Section::Join(id, room)) => {
-                result.rooms.join.insert(id, room);
-            }
+            Some(Section::Join(id, room, events)) => joined.push((id, room, events)),
             Some(Section::Invite(id, room)) => {
                 result.rooms.invite.insert(id, room);
             }
             Some(Section::Knock(id, room)) => {
                 result.rooms.knock.insert(id, room);
             }
-            Some(Section::Leave(id, room)) => {
-                result.rooms.leave.insert(id, room);
-            }
+            Some(Section::Leave(id, room, events)) => left.push((id, room, events)),
             None => {}
         }
     }
     drop(sections);
+    render_sections(pool, sender, joined, left, &mut result.rooms).await?;
 
     // End-to-end encryption: the device's inbox and the device lists that changed.
     let since_pos = req.since.map(|s| s.end());
@@ -664,6 +732,55 @@ async fn compute(state: &AppState, sender: &Sender, req: &SyncRequest) -> Result
         result.account_data.events.push(raw(&event)?);
     }
     Ok(result)
+}
+
+/// Renders the timeline and state events of every joined and left section in one batch and
+/// puts the sections in the answer.
+async fn render_sections(
+    pool: &AnyPool,
+    sender: &Sender,
+    joined: Vec<(OwnedRoomId, JoinedRoom, ToRender)>,
+    left: Vec<(OwnedRoomId, LeftRoom, ToRender)>,
+    rooms: &mut Rooms,
+) -> Result<()> {
+    let mut events = Vec::new();
+    for (_, _, r) in &joined {
+        events.extend(r.timeline.iter().chain(&r.state).cloned());
+    }
+    for (_, _, r) in &left {
+        events.extend(r.timeline.iter().chain(&r.state).cloned());
+    }
+    let mut rendered = to_client_all(pool, &events, Viewer::of(sender))
+        .await?
+        .into_iter();
+    let mut take = |n: usize| -> Result<Vec<Value>> {
+        (0..n)
+            .map(|_| {
+                rendered
+                    .next()
+                    .ok_or_else(|| Error::Internal("an event rendered as nothing".into()))
+            })
+            .collect()
+    };
+    for (id, mut room, r) in joined {
+        room.timeline.events = raws(take(r.timeline.len())?)?;
+        let mut st = StateEvents::new();
+        st.events = raws(take(r.state.len())?)?;
+        room.state = State::Before(st);
+        rooms.join.insert(id, room);
+    }
+    for (id, mut room, r) in left {
+        room.timeline.events = raws(take(r.timeline.len())?)?;
+        let mut st = StateEvents::new();
+        st.events = raws(take(r.state.len())?)?;
+        room.state = State::Before(st);
+        rooms.leave.insert(id, room);
+    }
+    Ok(())
+}
+
+fn raws<T>(values: Vec<Value>) -> Result<Vec<ruma::serde::Raw<T>>> {
+    values.iter().map(raw).collect()
 }
 
 fn admits_room_filter(filter: &ruma::api::client::filter::RoomFilter, room_id: &str) -> bool {

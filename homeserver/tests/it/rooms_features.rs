@@ -496,6 +496,63 @@ async fn context_pagination_and_forget(alice: &User, bob: &User, room: &str) {
     assert_eq!(joined["joined_rooms"], json!([]));
 }
 
+/// `/sync` honours the filter's `state` part: only the state types it admits, none for an
+/// empty `types` list, and `not_types` removes types (as Synapse does).
+async fn sync_state_filter(bob: &User, room: &str) {
+    // With the newest event a message and a timeline of one event, all of the room's state
+    // is in the state section (the state before the timeline).
+    bob.send(room, "state filter probe").await;
+    let state_of = |sync: &Value| -> Vec<String> {
+        // An empty state section is left out of the answer.
+        let mut kinds: Vec<String> = room_of(sync, "join", room)["state"]["events"]
+            .as_array()
+            .map(|events| {
+                events
+                    .iter()
+                    .map(|e| e["type"].as_str().expect("type").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    };
+    let sync_with = |state: Value| async move {
+        let filter = json!({"room": {"timeline": {"limit": 1}, "state": state}});
+        let path = format!(
+            "/_matrix/client/v3/sync?timeout=0&filter={}",
+            enc(&filter.to_string())
+        );
+        bob.ok(Method::GET, &path, None).await
+    };
+    let all = sync_with(json!({})).await;
+    assert_eq!(
+        bodies(room_of(&all, "join", room)["timeline"]["events"].as_array().expect("timeline")),
+        ["state filter probe"],
+        "{all}"
+    );
+    let all_kinds = state_of(&all);
+    for kind in ["m.room.create", "m.room.name", "m.room.topic", "m.room.member"] {
+        assert!(all_kinds.iter().any(|k| k == kind), "{kind} missing: {all}");
+    }
+    let named = sync_with(json!({"types": ["m.room.name", "m.room.topic"]})).await;
+    assert_eq!(state_of(&named), ["m.room.name", "m.room.topic"], "{named}");
+    let globbed = sync_with(json!({"types": ["m.room.t*"]})).await;
+    assert_eq!(state_of(&globbed), ["m.room.topic"], "{globbed}");
+    let none = sync_with(json!({"types": []})).await;
+    assert!(state_of(&none).is_empty(), "{none}");
+    // The timeline is untouched by the state filter.
+    assert_eq!(
+        bodies(room_of(&none, "join", room)["timeline"]["events"].as_array().expect("timeline")),
+        ["state filter probe"],
+        "{none}"
+    );
+    let without = sync_with(json!({"not_types": ["m.room.member"]})).await;
+    let without_kinds = state_of(&without);
+    assert!(!without_kinds.iter().any(|k| k == "m.room.member"), "{without}");
+    assert_eq!(without_kinds.len() + 1, all_kinds.len(), "{without}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn room_features_across_organisations() {
     let c = Consortium::start(2, Db::Sqlite, RegistrationMode::Open).await;
@@ -522,6 +579,7 @@ async fn room_features_across_organisations() {
 
     directory_and_aliases(&alice, &bob, &carol, &room).await;
     user_directory(&bob, &carol).await;
+    sync_state_filter(&bob, &room).await;
     account_data_and_push_rules(&alice, &room).await;
     receipts_unread_and_notifications(&c, &alice, &bob, &room).await;
     typing_and_presence(&alice, &alice2, &bob, &room).await;

@@ -1,11 +1,11 @@
 //! What rendering events for clients needs besides the events themselves (the sender's own
 //! transaction ids, the redactions, the previous state, the relations to bundle), fetched for
-//! a whole batch in a few queries per room: one `/sync` renders hundreds of rooms' events, and
+//! a whole batch, of any rooms, in a few queries: one `/sync` renders hundreds of rooms' events, and
 //! a query per event and lookup made it the slowest part of an initial sync.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
-use consort_bridge::rooms::read::{self, IN_LIST_MAX, StoredEvent};
+use consort_bridge::rooms::read::{self, EntryBelow, HISTORY_ENTRIES_MAX, IN_LIST_MAX, StoredEvent};
 use sqlx::AnyPool;
 
 use super::client_event::Viewer;
@@ -57,45 +57,52 @@ impl Lookups {
                 out.redactions.insert(r.event_id.clone(), r);
             }
         }
-        // Per room: the state keys of the batch, and the relations of its events.
-        let mut rooms: BTreeMap<&str, Vec<&StoredEvent>> = BTreeMap::new();
+        // The state entries of the batch, each below its room's newest event of the batch,
+        // and the relations of its events: a few queries for the whole batch, whatever the
+        // rooms.
+        let mut newest: HashMap<&str, i64> = HashMap::new();
         for e in events {
-            rooms.entry(e.room_id.as_str()).or_default().push(e);
+            let pos = newest.entry(e.room_id.as_str()).or_insert(e.pos);
+            *pos = (*pos).max(e.pos);
         }
-        for (room_id, in_room) in rooms {
-            let mut keys: Vec<(&str, &str)> = in_room
+        let mut entries: Vec<EntryBelow<'_>> = events
+            .iter()
+            .filter_map(|e| {
+                Some(EntryBelow {
+                    room_id: e.room_id.as_str(),
+                    kind: e.kind.as_str(),
+                    state_key: e.state_key.as_deref()?,
+                    before: newest[e.room_id.as_str()],
+                })
+            })
+            .collect();
+        entries.sort_unstable();
+        entries.dedup();
+        for chunk in entries.chunks(HISTORY_ENTRIES_MAX) {
+            for e in read::state_histories(pool, chunk)
+                .await
+                .map_err(store_error)?
+            {
+                let key = (
+                    e.room_id.clone(),
+                    e.kind.clone(),
+                    e.state_key.clone().unwrap_or_default(),
+                );
+                out.history.entry(key).or_default().push(e);
+            }
+        }
+        if bundles {
+            let parents: Vec<(&str, &str)> = events
                 .iter()
-                .filter_map(|e| e.state_key.as_deref().map(|k| (e.kind.as_str(), k)))
+                .filter(|e| e.redacted_by.is_none())
+                .map(|e| (e.room_id.as_str(), e.event_id.as_str()))
                 .collect();
-            keys.sort_unstable();
-            keys.dedup();
-            let before = in_room.iter().map(|e| e.pos).max().unwrap_or(0);
-            for chunk in keys.chunks(IN_LIST_MAX / 2) {
-                for e in read::state_histories(pool, room_id, chunk, before)
+            for chunk in parents.chunks(IN_LIST_MAX / 2) {
+                for (parent, e) in read::bundle_candidates_of(pool, chunk)
                     .await
                     .map_err(store_error)?
                 {
-                    let key = (
-                        e.room_id.clone(),
-                        e.kind.clone(),
-                        e.state_key.clone().unwrap_or_default(),
-                    );
-                    out.history.entry(key).or_default().push(e);
-                }
-            }
-            if bundles {
-                let parents: Vec<&str> = in_room
-                    .iter()
-                    .filter(|e| e.redacted_by.is_none())
-                    .map(|e| e.event_id.as_str())
-                    .collect();
-                for chunk in parents.chunks(IN_LIST_MAX) {
-                    for (parent, e) in read::bundle_candidates_of(pool, room_id, chunk)
-                        .await
-                        .map_err(store_error)?
-                    {
-                        out.candidates.entry(parent).or_default().push(e);
-                    }
+                    out.candidates.entry(parent).or_default().push(e);
                 }
             }
         }

@@ -114,6 +114,41 @@ pub async fn read_position(pool: &AnyPool, room_id: &str, user: &UserId) -> Resu
     Ok(row.try_get::<Option<i64>, _>(0)?.unwrap_or(0))
 }
 
+/// [`read_position`] in several rooms (at most [`read::IN_LIST_MAX`]) in one query; a room with
+/// none of the user's receipts or memberships is absent.
+pub async fn read_positions(
+    pool: &AnyPool,
+    rooms: &[&str],
+    user: &UserId,
+) -> Result<HashMap<String, i64>> {
+    if rooms.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let list = (2..2 + rooms.len())
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT r.room_id, MAX(e.pos) FROM ( \
+         SELECT room_id, event_id FROM bridge_receipts WHERE user_id = $1 AND room_id IN ({list}) \
+         UNION SELECT room_id, event_id FROM hs_private_receipts WHERE user_id = $1 AND room_id IN ({list}) \
+         UNION SELECT room_id, event_id FROM bridge_memberships WHERE user_id = $1 AND room_id IN ({list})) r \
+         JOIN bridge_room_events e ON e.event_id = r.event_id AND e.room_id = r.room_id \
+         GROUP BY r.room_id"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.as_str());
+    for room in rooms {
+        q = q.bind(*room);
+    }
+    let mut out = HashMap::new();
+    for r in q.fetch_all(pool).await? {
+        if let Some(pos) = r.try_get::<Option<i64>, _>(1)? {
+            out.insert(r.try_get(0)?, pos);
+        }
+    }
+    Ok(out)
+}
+
 /// Unread counts already computed, per (user, room): `/sync` counts only the events that
 /// arrived since, while the user's read position stays put.
 #[derive(Debug, Default)]
@@ -165,7 +200,20 @@ pub async fn unread(
     rules: &Ruleset,
     end: i64,
 ) -> Result<Counts> {
-    let from = read_position(pool, room_id, user).await? + 1;
+    let read = read_position(pool, room_id, user).await?;
+    unread_after(pool, cache, (room_id, read), user, rules, end).await
+}
+
+/// [`unread`] when the user's [`read_position`] in the room is known.
+pub async fn unread_after(
+    pool: &AnyPool,
+    cache: &UnreadCache,
+    (room_id, read): (&str, i64),
+    user: &UserId,
+    rules: &Ruleset,
+    end: i64,
+) -> Result<Counts> {
+    let from = read + 1;
     let (start, mut counts) = match cache.get(user.as_str(), room_id) {
         Some(c) if c.from == from && c.upto <= end => (c.upto, c.counts),
         _ => (from, Counts::default()),

@@ -2,7 +2,9 @@
 //! ledger's history of the viewer's membership and of the room's `m.room.history_visibility`.
 //! A user never sees events of a room they are not (and were not) allowed into.
 
-use consort_bridge::rooms::read::{self, StoredEvent};
+use std::collections::HashMap;
+
+use consort_bridge::rooms::read::{self, IN_LIST_MAX, StoredEvent};
 use sqlx::AnyPool;
 
 use super::send::store_error;
@@ -16,27 +18,40 @@ pub struct Window {
     memberships: Vec<(i64, String)>,
     /// `(pos, history_visibility)`, oldest first.
     visibility: Vec<(i64, String)>,
+    /// The viewer's latest membership event within the window.
+    member: Option<StoredEvent>,
 }
 
 /// Reads what deciding visibility in `room_id` for `viewer` needs, up to position `end`.
 pub async fn window(pool: &AnyPool, room_id: &str, viewer: &str, end: i64) -> Result<Window> {
-    let memberships = read::state_history(pool, room_id, "m.room.member", viewer, end)
+    let events = read::visibility_histories(pool, &[room_id], viewer, end)
         .await
-        .map_err(store_error)?
+        .map_err(store_error)?;
+    Ok(Window::from_history(viewer, events))
+}
+
+/// The windows of several rooms at once (a `/sync` needs one per room): a query per
+/// [`IN_LIST_MAX`] rooms.
+pub async fn windows(
+    pool: &AnyPool,
+    rooms: &[&str],
+    viewer: &str,
+    end: i64,
+) -> Result<HashMap<String, Window>> {
+    let mut by_room: HashMap<String, Vec<StoredEvent>> =
+        rooms.iter().map(|r| ((*r).to_owned(), Vec::new())).collect();
+    for chunk in rooms.chunks(IN_LIST_MAX) {
+        for e in read::visibility_histories(pool, chunk, viewer, end)
+            .await
+            .map_err(store_error)?
+        {
+            by_room.entry(e.room_id.clone()).or_default().push(e);
+        }
+    }
+    Ok(by_room
         .into_iter()
-        .filter_map(|e| e.membership.map(|m| (e.pos, m)))
-        .collect();
-    let visibility = read::state_history(pool, room_id, "m.room.history_visibility", "", end)
-        .await
-        .map_err(store_error)?
-        .into_iter()
-        .map(|e| (e.pos, history_visibility_of(&e)))
-        .collect();
-    Ok(Window {
-        viewer: viewer.to_owned(),
-        memberships,
-        visibility,
-    })
+        .map(|(room, events)| (room, Window::from_history(viewer, events)))
+        .collect())
 }
 
 /// The `history_visibility` an event sets; anything unreadable counts as `shared`, the
@@ -63,6 +78,32 @@ fn before(log: &[(i64, String)], pos: i64) -> Option<&str> {
 }
 
 impl Window {
+    /// The window of one room from its membership and visibility events, oldest first.
+    fn from_history(viewer: &str, events: Vec<StoredEvent>) -> Self {
+        let mut window = Self {
+            viewer: viewer.to_owned(),
+            memberships: Vec::new(),
+            visibility: Vec::new(),
+            member: None,
+        };
+        for e in events {
+            if e.kind == "m.room.member" {
+                if let Some(m) = &e.membership {
+                    window.memberships.push((e.pos, m.clone()));
+                }
+                window.member = Some(e);
+            } else {
+                window.visibility.push((e.pos, history_visibility_of(&e)));
+            }
+        }
+        window
+    }
+
+    /// The viewer's latest membership event within the window.
+    pub fn member_event(&self) -> Option<&StoredEvent> {
+        self.member.as_ref()
+    }
+
     /// The viewer's latest membership within the window.
     pub fn current_membership(&self) -> Option<&str> {
         self.memberships.last().map(|(_, m)| m.as_str())

@@ -18,7 +18,9 @@ use ruma::api::error::ErrorKind;
 use ruma::{OwnedRoomId, UInt};
 
 use self::connections::{ConnKey, Position};
-use self::rooms::{Candidate, Wanted, candidates, room_entry};
+use self::rooms::{
+    Candidate, Prefetched, Wanted, candidates, render_required_state, room_entry,
+};
 use crate::error::{Error, Result};
 use crate::services::auth::Sender;
 use crate::services::sync::{SyncRequest, current_token, sync};
@@ -154,9 +156,20 @@ pub async fn sliding_sync(
         )
     };
 
-    let mut answer_rooms = BTreeMap::new();
+    let mut unrendered = Vec::new();
     let mut room_sources = Vec::new();
     let by_id: BTreeMap<&str, &Candidate> = all.iter().map(|c| (c.room_id.as_str(), c)).collect();
+    let in_answer: Vec<&str> = wanted
+        .keys()
+        .filter(|r| by_id.contains_key(r.as_str()))
+        .map(String::as_str)
+        .collect();
+    let new_joined: Vec<&str> = in_answer
+        .iter()
+        .copied()
+        .filter(|r| !sent.contains(*r) && by_id[r].membership == "join")
+        .collect();
+    let prefetched = Prefetched::read(state, &new_joined, &in_answer, token.end()).await?;
     for (room_id, w) in &wanted {
         let Some(candidate) = by_id.get(room_id.as_str()) else {
             continue;
@@ -177,11 +190,21 @@ pub async fn sliding_sync(
             room_sources.push((id.clone(), source));
         }
         if let Some(room) =
-            room_entry(state, sender, candidate, w, source, (since, token.end())).await?
+            room_entry(
+                state,
+                sender,
+                candidate,
+                w,
+                source,
+                &prefetched,
+                (since, token.end()),
+            )
+            .await?
         {
-            answer_rooms.insert(id, room);
+            unrendered.push((id, room));
         }
     }
+    let answer_rooms = render_required_state(state, sender, unrendered).await?;
     let sources = extensions::Sources {
         global: incremental.as_ref().or(fresh.as_ref()),
         rooms: room_sources,
@@ -217,13 +240,15 @@ pub async fn sliding_sync(
     Ok(response)
 }
 
-/// A filter with a timeline limit, for some rooms or all.
+/// A filter with a timeline limit and no state (each room's entry reads the state it
+/// wants itself), for some rooms or all.
 fn timeline_filter(
     limit: u64,
     rooms: Option<Vec<OwnedRoomId>>,
 ) -> ruma::api::client::filter::FilterDefinition {
     let mut filter = ruma::api::client::filter::FilterDefinition::default();
     filter.room.timeline.limit = UInt::try_from(limit).ok();
+    filter.room.state.types = Some(Vec::new());
     filter.room.rooms = rooms;
     filter
 }

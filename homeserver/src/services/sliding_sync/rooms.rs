@@ -1,7 +1,7 @@
 //! The rooms of a sliding sync answer: which of the user's rooms there are (with what the
 //! list filters look at), and each room's entry, built from a `/sync` computation.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use consort_bridge::rooms::read::{self, StoredEvent};
 use ruma::api::client::sync::sync_events::v5::request::ListFilters;
@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::services::auth::Sender;
-use crate::services::rooms::client_event::{Viewer, raw, to_client};
+use crate::services::rooms::client_event::{Viewer, raw, to_client_all};
 use crate::services::rooms::send::store_error;
 use crate::services::sync::SyncResult;
 use crate::state::AppState;
@@ -205,6 +205,49 @@ fn raw_state<T>(value: &Value) -> Result<Raw<T>> {
     raw(value)
 }
 
+/// What the entries of an answer's rooms read, read for all of them at once (a query per
+/// [`read::IN_LIST_MAX`] rooms instead of one per room).
+#[derive(Debug, Default)]
+pub struct Prefetched {
+    /// The current state (at the answer's token) of the joined rooms new to the connection;
+    /// the state of a room without an entry here is read on its own.
+    pub state: HashMap<String, Vec<StoredEvent>>,
+    /// The joined and the invited members of every room of the answer.
+    pub members: HashMap<String, (Vec<String>, Vec<String>)>,
+}
+
+impl Prefetched {
+    /// Reads the state at `end` of `new_joined` and the members of `rooms`.
+    pub async fn read(
+        state: &AppState,
+        new_joined: &[&str],
+        rooms: &[&str],
+        end: i64,
+    ) -> Result<Self> {
+        let pool = state.chain()?.pool();
+        let mut out = Self::default();
+        for chunk in new_joined.chunks(read::IN_LIST_MAX) {
+            out.state.extend(
+                read::state_at_of(pool, chunk, end)
+                    .await
+                    .map_err(store_error)?,
+            );
+        }
+        for chunk in rooms.chunks(read::IN_LIST_MAX) {
+            out.members.extend(
+                read::joined_and_invited_of(pool, chunk)
+                    .await
+                    .map_err(store_error)?,
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// One room's entry before its required state is rendered: the entry, and the state events
+/// it is to hold, in order ([`render_required_state`] renders those of all rooms at once).
+pub type Unrendered = (response::Room, Vec<StoredEvent>);
+
 /// The entry of one room, `None` when the connection has the room and nothing changed.
 /// `source` is the `/sync` computation the room's timeline comes from; `since` is where
 /// the connection has the room up to (`None`: the room is new to it).
@@ -214,8 +257,9 @@ pub async fn room_entry(
     candidate: &Candidate,
     wanted: &Wanted,
     source: Option<&SyncResult>,
+    prefetched: &Prefetched,
     (since, end): (Option<i64>, i64),
-) -> Result<Option<response::Room>> {
+) -> Result<Option<Unrendered>> {
     let pool = state.chain()?.pool();
     let me = sender.user_id.as_str();
     let room_id = candidate.room_id.as_str();
@@ -264,7 +308,7 @@ pub async fn room_entry(
             events.push(raw(&value)?);
         }
         room.invite_state = Some(events);
-        return Ok(Some(room));
+        return Ok(Some((room, Vec::new())));
     }
 
     // A room just left is seen up to the leave (its bump), a joined one up to `end`.
@@ -300,9 +344,10 @@ pub async fn room_entry(
         }
     }
     // Required state: all of it that matches for a new room, what changed for the others.
-    let state_events = match since {
-        None => read::state_at(pool, room_id, end).await,
-        Some(from) => read::state_changes(pool, room_id, from, end).await,
+    let state_events = match (since, prefetched.state.get(room_id)) {
+        (None, Some(current)) if !left => Ok(current.clone()),
+        (None, _) => read::state_at(pool, room_id, end).await,
+        (Some(from), _) => read::state_changes(pool, room_id, from, end).await,
     }
     .map_err(store_error)?;
     let mut latest: std::collections::BTreeMap<(String, String), StoredEvent> =
@@ -311,25 +356,26 @@ pub async fn room_entry(
         let key = (e.kind.clone(), e.state_key.clone().unwrap_or_default());
         latest.insert(key, e);
     }
-    let viewer = Viewer::of(sender);
-    for ((kind, key), e) in &latest {
+    let mut required = Vec::new();
+    for ((kind, key), e) in latest {
         if kind == "m.room.name" {
-            room.name = content_of(e)["name"].as_str().map(str::to_owned);
+            room.name = content_of(&e)["name"].as_str().map(str::to_owned);
         }
         if kind == "m.room.avatar" {
-            room.avatar = match content_of(e)["url"].as_str() {
+            room.avatar = match content_of(&e)["url"].as_str() {
                 Some(url) => ruma::JsOption::Some(OwnedMxcUri::from(url)),
                 None => ruma::JsOption::Null,
             };
         }
-        if wanted.wants(kind, key, me, &lazy) {
-            room.required_state
-                .push(raw_state(&to_client(pool, e, viewer).await?)?);
+        if wanted.wants(&kind, &key, me, &lazy) {
+            required.push(e);
         }
     }
-    let (joined_members, invited) = read::joined_and_invited(pool, room_id)
-        .await
-        .map_err(store_error)?;
+    let (joined_members, invited) = prefetched
+        .members
+        .get(room_id)
+        .cloned()
+        .unwrap_or_default();
     room.joined_count = UInt::try_from(joined_members.len() as u64).ok();
     room.invited_count = UInt::try_from(invited.len() as u64).ok();
     if initial && room.name.is_none() {
@@ -356,5 +402,33 @@ pub async fn room_entry(
         }
         room.heroes = Some(heroes);
     }
-    Ok(Some(room))
+    Ok(Some((room, required)))
+}
+
+/// Renders the required state of every room of an answer in one batch (what rendering
+/// needs besides the events is read in a few queries for all of them) and puts it in place.
+pub async fn render_required_state(
+    state: &AppState,
+    sender: &Sender,
+    rooms: Vec<(ruma::OwnedRoomId, Unrendered)>,
+) -> Result<std::collections::BTreeMap<ruma::OwnedRoomId, response::Room>> {
+    let pool = state.chain()?.pool();
+    let events: Vec<StoredEvent> = rooms
+        .iter()
+        .flat_map(|(_, (_, required))| required.iter().cloned())
+        .collect();
+    let mut rendered = to_client_all(pool, &events, Viewer::of(sender))
+        .await?
+        .into_iter();
+    let mut out = std::collections::BTreeMap::new();
+    for (id, (mut room, required)) in rooms {
+        for _ in 0..required.len() {
+            let event = rendered
+                .next()
+                .ok_or_else(|| Error::Internal("a required state event rendered as nothing".into()))?;
+            room.required_state.push(raw_state(&event)?);
+        }
+        out.insert(id, room);
+    }
+    Ok(out)
 }
