@@ -527,12 +527,21 @@ async fn sync_state_filter(bob: &User, room: &str) {
     };
     let all = sync_with(json!({})).await;
     assert_eq!(
-        bodies(room_of(&all, "join", room)["timeline"]["events"].as_array().expect("timeline")),
+        bodies(
+            room_of(&all, "join", room)["timeline"]["events"]
+                .as_array()
+                .expect("timeline")
+        ),
         ["state filter probe"],
         "{all}"
     );
     let all_kinds = state_of(&all);
-    for kind in ["m.room.create", "m.room.name", "m.room.topic", "m.room.member"] {
+    for kind in [
+        "m.room.create",
+        "m.room.name",
+        "m.room.topic",
+        "m.room.member",
+    ] {
         assert!(all_kinds.iter().any(|k| k == kind), "{kind} missing: {all}");
     }
     let named = sync_with(json!({"types": ["m.room.name", "m.room.topic"]})).await;
@@ -543,13 +552,20 @@ async fn sync_state_filter(bob: &User, room: &str) {
     assert!(state_of(&none).is_empty(), "{none}");
     // The timeline is untouched by the state filter.
     assert_eq!(
-        bodies(room_of(&none, "join", room)["timeline"]["events"].as_array().expect("timeline")),
+        bodies(
+            room_of(&none, "join", room)["timeline"]["events"]
+                .as_array()
+                .expect("timeline")
+        ),
         ["state filter probe"],
         "{none}"
     );
     let without = sync_with(json!({"not_types": ["m.room.member"]})).await;
     let without_kinds = state_of(&without);
-    assert!(!without_kinds.iter().any(|k| k == "m.room.member"), "{without}");
+    assert!(
+        !without_kinds.iter().any(|k| k == "m.room.member"),
+        "{without}"
+    );
     assert_eq!(without_kinds.len() + 1, all_kinds.len(), "{without}");
 }
 

@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
-use consort_bridge::rooms::read::{self, EntryBelow, HISTORY_ENTRIES_MAX, IN_LIST_MAX, StoredEvent};
+use consort_bridge::rooms::read::{
+    self, EntryBelow, HISTORY_ENTRIES_MAX, IN_LIST_MAX, StoredEvent,
+};
 use sqlx::AnyPool;
 
 use super::client_event::Viewer;

@@ -38,8 +38,10 @@ pub async fn windows(
     viewer: &str,
     end: i64,
 ) -> Result<HashMap<String, Window>> {
-    let mut by_room: HashMap<String, Vec<StoredEvent>> =
-        rooms.iter().map(|r| ((*r).to_owned(), Vec::new())).collect();
+    let mut by_room: HashMap<String, Vec<StoredEvent>> = rooms
+        .iter()
+        .map(|r| ((*r).to_owned(), Vec::new()))
+        .collect();
     for chunk in rooms.chunks(IN_LIST_MAX) {
         for e in read::visibility_histories(pool, chunk, viewer, end)
             .await

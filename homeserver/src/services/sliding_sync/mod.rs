@@ -18,9 +18,7 @@ use ruma::api::error::ErrorKind;
 use ruma::{OwnedRoomId, UInt};
 
 use self::connections::{ConnKey, Position};
-use self::rooms::{
-    Candidate, Prefetched, Wanted, candidates, render_required_state, room_entry,
-};
+use self::rooms::{Candidate, Prefetched, Wanted, candidates, render_required_state, room_entry};
 use crate::error::{Error, Result};
 use crate::services::auth::Sender;
 use crate::services::sync::{SyncRequest, current_token, sync};
@@ -189,17 +187,16 @@ pub async fn sliding_sync(
         if let Some(source) = source {
             room_sources.push((id.clone(), source));
         }
-        if let Some(room) =
-            room_entry(
-                state,
-                sender,
-                candidate,
-                w,
-                source,
-                &prefetched,
-                (since, token.end()),
-            )
-            .await?
+        if let Some(room) = room_entry(
+            state,
+            sender,
+            candidate,
+            w,
+            source,
+            &prefetched,
+            (since, token.end()),
+        )
+        .await?
         {
             unrendered.push((id, room));
         }

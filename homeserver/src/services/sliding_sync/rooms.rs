@@ -371,11 +371,7 @@ pub async fn room_entry(
             required.push(e);
         }
     }
-    let (joined_members, invited) = prefetched
-        .members
-        .get(room_id)
-        .cloned()
-        .unwrap_or_default();
+    let (joined_members, invited) = prefetched.members.get(room_id).cloned().unwrap_or_default();
     room.joined_count = UInt::try_from(joined_members.len() as u64).ok();
     room.invited_count = UInt::try_from(invited.len() as u64).ok();
     if initial && room.name.is_none() {
@@ -423,9 +419,9 @@ pub async fn render_required_state(
     let mut out = std::collections::BTreeMap::new();
     for (id, (mut room, required)) in rooms {
         for _ in 0..required.len() {
-            let event = rendered
-                .next()
-                .ok_or_else(|| Error::Internal("a required state event rendered as nothing".into()))?;
+            let event = rendered.next().ok_or_else(|| {
+                Error::Internal("a required state event rendered as nothing".into())
+            })?;
             room.required_state.push(raw_state(&event)?);
         }
         out.insert(id, room);
