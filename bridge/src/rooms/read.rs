@@ -178,6 +178,19 @@ fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// A query whose first `rooms.len()` parameters are `rooms`, for the `room_id IN (...)` lists
+/// of the reads that serve many rooms at once.
+fn with_rooms<'q>(
+    sql: String,
+    rooms: &[&'q str],
+) -> sqlx::query::Query<'q, sqlx::Any, <sqlx::Any as sqlx::Database>::Arguments> {
+    rooms
+        .iter()
+        .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, room| {
+            q.bind(*room)
+        })
+}
+
 /// The most values one `IN (...)` list binds: far below either database's limit.
 pub const IN_LIST_MAX: usize = 500;
 
@@ -203,10 +216,7 @@ pub async fn bundle_candidates_of(
         placeholders(1, rooms.len()),
         placeholders(1 + rooms.len(), parents.len())
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for room in &rooms {
-        q = q.bind(*room);
-    }
+    let mut q = with_rooms(sql, &rooms);
     for (_, parent) in parents {
         q = q.bind(*parent);
     }
@@ -295,10 +305,7 @@ pub async fn visibility_histories(
         rooms.len() + 1,
         rooms.len() + 2
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for room in rooms {
-        q = q.bind(*room);
-    }
+    let q = with_rooms(sql, rooms);
     let found = rows(q.bind(user).bind(end).fetch_all(pool).await?)?;
     Ok(found
         .into_iter()
@@ -540,10 +547,7 @@ pub async fn state_at_of(
         placeholders(1, n),
         b = n + 1
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for room in rooms {
-        q = q.bind(*room);
-    }
+    let q = with_rooms(sql, rooms);
     for e in rows(q.bind(before).fetch_all(pool).await?)? {
         out.entry(e.room_id.clone()).or_default().push(e);
     }
@@ -680,10 +684,7 @@ pub async fn joined_and_invited_of(
          AND membership IN ('join', 'invite') ORDER BY room_id, user_id",
         placeholders(1, rooms.len())
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for room in rooms {
-        q = q.bind(*room);
-    }
+    let q = with_rooms(sql, rooms);
     for r in q.fetch_all(pool).await? {
         let entry = out.entry(r.try_get(0)?).or_default();
         let user: String = r.try_get(1)?;
@@ -742,10 +743,7 @@ pub async fn receipts_of(
         rooms.len() + 1,
         rooms.len() + 2
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for room in rooms {
-        q = q.bind(*room);
-    }
+    let q = with_rooms(sql, rooms);
     for r in q.bind(from).bind(to).fetch_all(pool).await? {
         out.entry(r.try_get(0)?).or_default().push(ReceiptRow {
             user_id: r.try_get(1)?,

@@ -753,27 +753,29 @@ async fn render_sections(
     let mut rendered = to_client_all(pool, &events, Viewer::of(sender))
         .await?
         .into_iter();
-    let mut take = |n: usize| -> Result<Vec<Value>> {
-        (0..n)
-            .map(|_| {
-                rendered
-                    .next()
-                    .ok_or_else(|| Error::Internal("an event rendered as nothing".into()))
-            })
-            .collect()
+    // Each section's timeline, then its state, in the order they were queued.
+    let mut sections = |r: &ToRender| -> Result<(Vec<Value>, Vec<Value>)> {
+        let mut take = |n: usize| -> Result<Vec<Value>> {
+            (0..n)
+                .map(|_| {
+                    rendered
+                        .next()
+                        .ok_or_else(|| Error::Internal("an event rendered as nothing".into()))
+                })
+                .collect()
+        };
+        Ok((take(r.timeline.len())?, take(r.state.len())?))
     };
     for (id, mut room, r) in joined {
-        room.timeline.events = raws(take(r.timeline.len())?)?;
-        let mut st = StateEvents::new();
-        st.events = raws(take(r.state.len())?)?;
-        room.state = State::Before(st);
+        let (timeline, state) = sections(&r)?;
+        room.timeline.events = raws(timeline)?;
+        room.state = State::Before(state_events(state)?);
         rooms.join.insert(id, room);
     }
     for (id, mut room, r) in left {
-        room.timeline.events = raws(take(r.timeline.len())?)?;
-        let mut st = StateEvents::new();
-        st.events = raws(take(r.state.len())?)?;
-        room.state = State::Before(st);
+        let (timeline, state) = sections(&r)?;
+        room.timeline.events = raws(timeline)?;
+        room.state = State::Before(state_events(state)?);
         rooms.leave.insert(id, room);
     }
     Ok(())
@@ -781,6 +783,12 @@ async fn render_sections(
 
 fn raws<T>(values: Vec<Value>) -> Result<Vec<ruma::serde::Raw<T>>> {
     values.iter().map(raw).collect()
+}
+
+fn state_events(values: Vec<Value>) -> Result<StateEvents> {
+    let mut st = StateEvents::new();
+    st.events = raws(values)?;
+    Ok(st)
 }
 
 fn admits_room_filter(filter: &ruma::api::client::filter::RoomFilter, room_id: &str) -> bool {
