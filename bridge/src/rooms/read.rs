@@ -576,30 +576,6 @@ pub async fn state_entry_at(
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 
-/// The history of one state entry up to `before`, oldest first: `(pos, event)`. Used for a
-/// user's membership over time and for the room's history visibility over time.
-pub async fn state_history(
-    pool: &AnyPool,
-    room_id: &str,
-    kind: &str,
-    state_key: &str,
-    before: i64,
-) -> Result<Vec<StoredEvent>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM bridge_room_events WHERE room_id = $1 AND event_type = $2 \
-         AND state_key = $3 AND pos < $4 ORDER BY pos"
-    );
-    rows(
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(room_id)
-            .bind(kind)
-            .bind(state_key)
-            .bind(before)
-            .fetch_all(pool)
-            .await?,
-    )
-}
-
 /// State events of a room with `from <= pos < to`, oldest first.
 pub async fn state_changes(
     pool: &AnyPool,
@@ -659,17 +635,8 @@ pub async fn members(
         .collect::<Result<_, _>>()?)
 }
 
-/// The joined and the invited members of a room, each sorted, in one query.
-pub async fn joined_and_invited(
-    pool: &AnyPool,
-    room_id: &str,
-) -> Result<(Vec<String>, Vec<String>), StoreError> {
-    let mut all = joined_and_invited_of(pool, &[room_id]).await?;
-    Ok(all.remove(room_id).unwrap_or_default())
-}
-
-/// [`joined_and_invited`] of several rooms (at most [`IN_LIST_MAX`]) in one query; a room
-/// without such members is absent.
+/// The joined and the invited members of several rooms (at most [`IN_LIST_MAX`]), each
+/// sorted, in one query; a room without such members is absent.
 pub async fn joined_and_invited_of(
     pool: &AnyPool,
     rooms: &[&str],
