@@ -3,7 +3,8 @@
 
 use consort_chain::crypto::Hash32;
 use consort_chain::executor::BoxFuture;
-use consort_chain::{Block, BlockExecutor, Genesis};
+use consort_chain::store::PayloadKeeper;
+use consort_chain::{Block, BlockExecutor, Executed, Genesis};
 use std::sync::Arc;
 
 use sqlx::{AnyConnection, AnyPool, Row};
@@ -102,7 +103,7 @@ impl Bridge {
         })
     }
 
-    async fn apply(&self, block: &Block) -> Result<Hash32, sqlx::Error> {
+    async fn apply(&self, block: &Block) -> Result<Executed, sqlx::Error> {
         let height = block.header.height;
         if block.txs.len() > MAX_BLOCK_TXS {
             return Err(sqlx::Error::Protocol(format!(
@@ -125,34 +126,43 @@ impl Bridge {
             let digests: Vec<Hash32> = rows
                 .iter()
                 .map(|r| {
-                    let hex_digest: String = r.try_get(1)?;
-                    hex::decode(&hex_digest)
-                        .ok()
-                        .and_then(|b| Hash32::try_from(b).ok())
-                        .ok_or_else(|| {
-                            sqlx::Error::Protocol(format!(
-                                "the stored effect of a record at height {height} is not a digest"
-                            ))
-                        })
+                    let digest: Vec<u8> = r.try_get(1)?;
+                    Hash32::try_from(digest).map_err(|_| {
+                        sqlx::Error::Protocol(format!(
+                            "the stored effect of a record at height {height} is not a digest"
+                        ))
+                    })
                 })
                 .collect::<Result<_, _>>()?;
-            return Ok(block_digest(&digests));
+            // The stored block keeps its payloads: which ones the projection holds is not
+            // worked out again.
+            return Ok(Executed::outcome(block_digest(&digests)));
         }
         let mut digests = Vec::with_capacity(block.txs.len());
         let mut rejected = Vec::new();
+        let mut kept = Vec::new();
         for (idx, t) in block.txs.iter().enumerate() {
             let mut effect = Effect::default();
-            let outcome = self
-                .apply_one(
-                    &mut tx,
-                    &t.org,
-                    &t.payload,
-                    (height, block.header.time_ms),
-                    (idx as u32, &mut effect),
-                )
-                .await?;
+            let record = Record::decode(&t.payload);
+            let outcome = match &record {
+                Ok(record) => {
+                    self.apply_one(
+                        &mut tx,
+                        &t.org,
+                        (record, &t.payload),
+                        (height, block.header.time_ms),
+                        (idx as u32, &mut effect),
+                    )
+                    .await?
+                }
+                Err(_) => Err(Rejection::malformed("the payload is not a Consort record")),
+            };
             if outcome.is_err() {
                 effect.clear();
+            } else if matches!(record, Ok(Record::RoomEvent(_))) {
+                // Its PDU is now in bridge_room_events, byte for byte (a record's encoding
+                // is canonical): the stored block need not hold it again.
+                kept.push(idx as u32);
             }
             let record_digest = effect.digest(idx as u32, &outcome);
             digests.push(record_digest);
@@ -169,7 +179,7 @@ impl Bridge {
                 .bind(i64::from(outcome.is_ok()))
                 .bind(reason)
                 .bind(code)
-                .bind(hex::encode(record_digest))
+                .bind(record_digest.to_vec())
                 .execute(&mut *tx)
                 .await?;
         }
@@ -186,7 +196,10 @@ impl Bridge {
             *h = (*h).max(height);
             changed
         });
-        Ok(block_digest(&digests))
+        Ok(Executed {
+            outcome: block_digest(&digests),
+            kept,
+        })
     }
 
     /// Validates and applies one record; `Err` is a rejection (nothing changed).
@@ -194,19 +207,14 @@ impl Bridge {
         &self,
         conn: &mut AnyConnection,
         org: &str,
-        payload: &[u8],
+        (record, payload): (&Record, &[u8]),
         (height, time_ms): (u64, u64),
         (idx, effect): (u32, &mut Effect),
     ) -> Result<Outcome, sqlx::Error> {
-        let Ok(record) = Record::decode(payload) else {
-            return Ok(Err(Rejection::malformed(
-                "the payload is not a Consort record",
-            )));
-        };
         let pos = position(height, idx);
         // Room events write their own effect; a key claim's effect is what it handed out;
         // every other record's effect is the record itself, once accepted.
-        match &record {
+        match record {
             Record::RoomEvent(_) | Record::RoomEventBatch(_) => {}
             Record::KeyClaim(claim) => {
                 let outcome = keys::apply_claim(conn, &self.genesis, org, claim, pos).await?;
@@ -228,7 +236,7 @@ impl Bridge {
             _ => effect.field(&consort_chain::crypto::sha256(&[payload])),
         }
         let g = &self.genesis;
-        let room_outcome = match &record {
+        let room_outcome = match record {
             Record::RoomEvent(ev) => Some(
                 rooms::apply_room_event(conn, g, org, ev, (height, idx, 0), time_ms, effect).await,
             ),
@@ -242,7 +250,7 @@ impl Bridge {
             Record::Receipt(r) => Some(receipts::apply_receipt(conn, g, org, r, pos).await),
             _ => None,
         };
-        let key_outcome = match &record {
+        let key_outcome = match record {
             Record::KeyUpload(r) => Some(keys::apply_upload(conn, g, org, r, pos).await),
             Record::DeviceRemoved { user_id, device_id } => {
                 Some(keys::apply_device_removed(conn, g, org, (user_id, device_id), pos).await)
@@ -279,7 +287,7 @@ impl Bridge {
                 other => sqlx::Error::Protocol(other.to_string()),
             });
         }
-        let existing = match subject(&record) {
+        let existing = match subject(record) {
             // PostgreSQL text cannot hold NUL: refuse before querying, the same on every backend.
             Some(user) if user.contains('\0') => {
                 return Ok(Err(Rejection::malformed("the user id contains NUL")));
@@ -287,7 +295,7 @@ impl Bridge {
             Some(user) => users::get_in(conn, user).await?,
             None => None,
         };
-        if let Err(reason) = validate(&record, org, &self.genesis, existing.as_ref()) {
+        if let Err(reason) = validate(record, org, &self.genesis, existing.as_ref()) {
             return Ok(Err(reason));
         }
         match record {
@@ -306,7 +314,7 @@ impl Bridge {
             }
             Record::Deactivation { user_id, .. } => {
                 sqlx::query("UPDATE bridge_users SET deactivated = 1 WHERE user_id = $1")
-                    .bind(&user_id)
+                    .bind(user_id)
                     .execute(&mut *conn)
                     .await?;
             }
@@ -340,7 +348,7 @@ impl Bridge {
                 )
                 .bind(displayname)
                 .bind(avatar_url)
-                .bind(&user_id)
+                .bind(user_id)
                 .execute(&mut *conn)
                 .await?;
             }
@@ -350,11 +358,17 @@ impl Bridge {
 }
 
 impl BlockExecutor for Bridge {
-    fn execute<'a>(&'a self, block: &'a Block) -> BoxFuture<'a, Result<Hash32, String>> {
+    fn execute<'a>(&'a self, block: &'a Block) -> BoxFuture<'a, Result<Executed, String>> {
         Box::pin(async move {
             self.apply(block)
                 .await
                 .map_err(|e| format!("bridge apply failed: {e}"))
         })
+    }
+
+    fn payload_keeper(&self) -> Option<Arc<dyn PayloadKeeper>> {
+        Some(Arc::new(crate::kept::KeptRoomEvents::new(
+            self.pool.clone(),
+        )))
     }
 }

@@ -6,6 +6,7 @@ pub mod apply;
 pub mod contacts;
 pub mod directory;
 pub mod effect;
+pub mod kept;
 pub mod keys;
 pub mod limits;
 pub mod media;

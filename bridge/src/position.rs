@@ -35,6 +35,11 @@ pub fn height_of(pos: i64) -> u64 {
     (pos as u64) >> HEIGHT_SHIFT
 }
 
+/// The index in its record of the event at a position (0 but in a batch record).
+pub fn sub_of(pos: i64) -> u32 {
+    ((pos as u64) & ((1 << INDEX_SHIFT) - 1)) as u32
+}
+
 /// The index in its block of the transaction a position belongs to.
 pub fn index_of(pos: i64) -> u32 {
     (((pos as u64) >> INDEX_SHIFT) & ((1 << (HEIGHT_SHIFT - INDEX_SHIFT)) - 1)) as u32

@@ -98,7 +98,8 @@ pub async fn verify(
     genesis: &Genesis,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Report, VerifyError> {
-    let store = BlockStore::new(node.clone());
+    let keeper = Bridge::new(node.clone(), genesis.clone()).payload_keeper();
+    let store = BlockStore::new(node.clone()).with_keeper(keeper);
     let block_err = |height: u64, what: String| VerifyError::Block { height, what };
     let tip = store
         .tip()
@@ -195,7 +196,8 @@ pub async fn verify(
         let outcome = replayer
             .execute(block)
             .await
-            .map_err(|e| block_err(height, format!("replaying the records: {e}")))?;
+            .map_err(|e| block_err(height, format!("replaying the records: {e}")))?
+            .outcome;
         let app_hash = next_app_hash(&prev_app_hash, &block.hash(), &outcome);
         if app_hash != stored.app_hash {
             return Err(VerifyError::AppHash {

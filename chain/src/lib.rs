@@ -22,7 +22,7 @@ pub mod testnet;
 pub mod tx;
 
 pub use block::{Block, BlockHeader, Tip};
-pub use executor::{AcceptAll, BlockExecutor};
+pub use executor::{AcceptAll, BlockExecutor, Executed};
 pub use genesis::{ChainParams, Genesis, OrgEntry};
 pub use node::{
     ChainNode, ListenAddrs, LoopState, NodeConfig, Receipt, Status, SubmitError, Tuning,

@@ -305,7 +305,11 @@ impl ChainNode {
             Some(pool) => pool.clone(),
             None => connect_and_migrate(&config.database_url).await?,
         };
-        let store = BlockStore::new(pool);
+        let executor: Arc<dyn BlockExecutor> = config
+            .executor
+            .clone()
+            .unwrap_or_else(|| Arc::new(AcceptAll));
+        let store = BlockStore::new(pool).with_keeper(executor.payload_keeper());
         let tip = store.tip().await?.unwrap_or(Tip {
             height: 0,
             hash: [0; 32],
@@ -325,10 +329,7 @@ impl ChainNode {
             waiters: Mutex::new(HashMap::new()),
             tip: watch::Sender::new(tip),
             gossip_out,
-            executor: config
-                .executor
-                .clone()
-                .unwrap_or_else(|| Arc::new(AcceptAll)),
+            executor,
             loop_state: watch::Sender::new(LoopState::Running),
             stopping: std::sync::atomic::AtomicBool::new(false),
             peers: Default::default(),

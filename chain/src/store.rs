@@ -3,6 +3,7 @@
 //! queries for both.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Row};
@@ -11,6 +12,7 @@ use crate::block::{Block, Tip};
 use crate::crypto::Hash32;
 use crate::engine::context::ConsortContext;
 use crate::engine::types::{Address, BlockHash};
+use crate::executor::BoxFuture;
 use crate::tx::{Tx, TxHash};
 use malachitebft_core_types::CommitCertificate;
 
@@ -107,6 +109,35 @@ pub struct StoredBlock {
     pub app_hash: Hash32,
 }
 
+/// `block` with the payloads at `kept` left empty, as stored when its executor keeps them.
+fn without_payloads(block: &Block, kept: &[u32]) -> Block {
+    let mut elsewhere = vec![false; block.txs.len()];
+    for &i in kept {
+        elsewhere[i as usize] = true;
+    }
+    let txs = block
+        .txs
+        .iter()
+        .zip(elsewhere)
+        .map(|(tx, elsewhere)| {
+            if elsewhere {
+                Tx {
+                    org: tx.org.clone(),
+                    nonce: tx.nonce,
+                    payload: Vec::new(),
+                    signature: tx.signature,
+                }
+            } else {
+                tx.clone()
+            }
+        })
+        .collect();
+    Block {
+        header: block.header.clone(),
+        txs,
+    }
+}
+
 /// An undecided proposal as stored.
 #[derive(Clone, Debug)]
 pub struct Undecided {
@@ -120,10 +151,29 @@ pub struct Undecided {
     pub block: Block,
 }
 
+/// The application's own copy of payloads it took over from stored blocks (see
+/// [`crate::Executed::kept`]): a room event's PDU, say, lives once in the application's
+/// tables instead of twice. Reading such a block asks the keeper for them and checks them
+/// against the block's Merkle root, so a kept payload can no more be altered unnoticed than
+/// a stored one.
+pub trait PayloadKeeper: Send + Sync {
+    /// Where the payloads are kept, for error messages (a table's name, say).
+    fn place(&self) -> &str;
+
+    /// The payloads of the transactions at `indexes` of the block at `height`, byte for byte
+    /// as committed, in the order asked.
+    fn payloads<'a>(
+        &'a self,
+        height: u64,
+        indexes: &'a [u32],
+    ) -> BoxFuture<'a, Result<Vec<Vec<u8>>, String>>;
+}
+
 /// The block store.
 #[derive(Clone)]
 pub struct BlockStore {
     pool: AnyPool,
+    keeper: Option<Arc<dyn PayloadKeeper>>,
 }
 
 fn hash32(bytes: Vec<u8>) -> Result<Hash32, StoreError> {
@@ -135,7 +185,14 @@ fn hash32(bytes: Vec<u8>) -> Result<Hash32, StoreError> {
 impl BlockStore {
     /// Wraps a migrated pool.
     pub fn new(pool: AnyPool) -> Self {
-        Self { pool }
+        Self { pool, keeper: None }
+    }
+
+    /// This store, reading the payloads `keeper` keeps (none when `None`). Blocks stored
+    /// with kept payloads cannot be read without their keeper.
+    pub fn with_keeper(mut self, keeper: Option<Arc<dyn PayloadKeeper>>) -> Self {
+        self.keeper = keeper;
+        self
     }
 
     /// The pool, for callers sharing the node's database.
@@ -147,16 +204,35 @@ impl BlockStore {
     /// forgets undecided proposals up to its height. Idempotent for the same block.
     pub async fn commit(&self, stored: &StoredBlock) -> Result<(), StoreError> {
         let hashes: Vec<TxHash> = stored.block.txs.iter().map(Tx::hash).collect();
-        self.commit_with_hashes(stored, &hashes).await
+        self.commit_with_hashes(stored, &hashes, &[]).await
     }
 
-    /// [`BlockStore::commit`] with the transactions' hashes already computed.
+    /// [`BlockStore::commit`] with the transactions' hashes already computed, leaving out
+    /// the payloads at `kept`, which the store's keeper keeps (all are stored when the store
+    /// has no keeper).
     pub async fn commit_with_hashes(
         &self,
         stored: &StoredBlock,
         hashes: &[TxHash],
+        kept: &[u32],
     ) -> Result<(), StoreError> {
         let block = &stored.block;
+        let kept: Vec<u32> = match self.keeper {
+            Some(_) => kept
+                .iter()
+                .copied()
+                .filter(|&i| (i as usize) < block.txs.len())
+                .collect(),
+            None => Vec::new(),
+        };
+        let (bytes, kept_column) = if kept.is_empty() {
+            (block.encode(), None)
+        } else {
+            (
+                without_payloads(block, &kept).encode(),
+                Some(borsh::to_vec(&kept).expect("writing to a Vec cannot fail")),
+            )
+        };
         let height = block.header.height as i64;
         let cert = borsh::to_vec(&stored.certificate).expect("writing to a Vec cannot fail");
         let mut tx = begin_write(&self.pool).await?;
@@ -174,15 +250,16 @@ impl BlockStore {
             return Ok(());
         }
         sqlx::query(
-            "INSERT INTO chain_blocks (height, hash, time_ms, block, certificate, app_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO chain_blocks (height, hash, time_ms, block, certificate, app_hash, kept) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(height)
         .bind(block.hash().0.to_vec())
         .bind(block.header.time_ms as i64)
-        .bind(block.encode())
+        .bind(bytes)
         .bind(cert)
         .bind(stored.app_hash.to_vec())
+        .bind(kept_column)
         .execute(&mut *tx)
         .await?;
         // Multi-row inserts: one statement per chunk instead of one per transaction.
@@ -216,21 +293,77 @@ impl BlockStore {
 
     /// The committed block at `height`.
     pub async fn block(&self, height: u64) -> Result<Option<StoredBlock>, StoreError> {
-        let row =
-            sqlx::query("SELECT block, certificate, app_hash FROM chain_blocks WHERE height = $1")
-                .bind(height as i64)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query(
+            "SELECT block, certificate, app_hash, kept FROM chain_blocks WHERE height = $1",
+        )
+        .bind(height as i64)
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(row) = row else { return Ok(None) };
         let block: Vec<u8> = row.try_get(0)?;
         let cert: Vec<u8> = row.try_get(1)?;
         let app_hash: Vec<u8> = row.try_get(2)?;
+        let kept: Option<Vec<u8>> = row.try_get(3)?;
+        let mut block = Block::decode(&block).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if let Some(kept) = kept {
+            let kept: Vec<u32> = borsh::from_slice(&kept)
+                .map_err(|e| StoreError::Corrupt(format!("height {height}: kept payloads: {e}")))?;
+            self.refill(height, &mut block, &kept).await?;
+        }
         Ok(Some(StoredBlock {
-            block: Block::decode(&block).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            block,
             certificate: borsh::from_slice(&cert)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             app_hash: hash32(app_hash)?,
         }))
+    }
+
+    /// Puts back the payloads at `kept`, read from the keeper, and checks them against the
+    /// header's Merkle root; a mismatch names the first transaction that differs.
+    async fn refill(&self, height: u64, block: &mut Block, kept: &[u32]) -> Result<(), StoreError> {
+        let corrupt = |what: String| StoreError::Corrupt(format!("height {height}: {what}"));
+        let keeper = self.keeper.as_ref().ok_or_else(|| {
+            corrupt("the block's payloads kept by the application cannot be read without it".into())
+        })?;
+        let payloads = keeper.payloads(height, kept).await.map_err(|e| {
+            corrupt(format!(
+                "reading the payloads kept in {}: {e}",
+                keeper.place()
+            ))
+        })?;
+        if payloads.len() != kept.len() {
+            return Err(corrupt(format!(
+                "{} gave {} payloads for {} kept transactions",
+                keeper.place(),
+                payloads.len(),
+                kept.len()
+            )));
+        }
+        for (&index, payload) in kept.iter().zip(payloads) {
+            let tx = block
+                .txs
+                .get_mut(index as usize)
+                .ok_or_else(|| corrupt(format!("kept transaction {index} is not in the block")))?;
+            if !tx.payload.is_empty() {
+                return Err(corrupt(format!(
+                    "kept transaction {index} still holds a payload"
+                )));
+            }
+            tx.payload = payload;
+        }
+        if Block::compute_tx_root(&block.txs) == block.header.tx_root {
+            return Ok(());
+        }
+        for &index in kept {
+            let hash = block.txs[index as usize].hash();
+            if self.tx_location(&hash).await? != Some((height, index)) {
+                return Err(corrupt(format!(
+                    "the payload of transaction {index}, kept in {}, is not the one committed",
+                    keeper.place()
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The committed tip, or `None` before the first block.

@@ -225,7 +225,7 @@ pub async fn users_newly_in_rooms_with(
     let rows = sqlx::query(
         "SELECT DISTINCT e.state_key FROM bridge_room_events e \
          JOIN bridge_memberships mine ON mine.room_id = e.room_id \
-         WHERE mine.user_id = $1 AND mine.membership = 'join' AND e.event_type = 'm.room.member' \
+         WHERE mine.user_id = $1 AND mine.membership = 'join' AND e.event_type = 'm.room.member' AND e.state_key IS NOT NULL \
          AND e.membership IN ('join', 'invite') AND e.pos >= $2 AND e.pos < $3",
     )
     .bind(user)
@@ -249,7 +249,7 @@ pub async fn users_maybe_gone_from_rooms_with(
     let others_left = sqlx::query(
         "SELECT DISTINCT e.state_key FROM bridge_room_events e \
          JOIN bridge_memberships mine ON mine.room_id = e.room_id \
-         WHERE mine.user_id = $1 AND e.event_type = 'm.room.member' \
+         WHERE mine.user_id = $1 AND e.event_type = 'm.room.member' AND e.state_key IS NOT NULL \
          AND e.membership IN ('leave', 'ban') AND e.pos >= $2 AND e.pos < $3",
     )
     .bind(user)
@@ -260,7 +260,7 @@ pub async fn users_maybe_gone_from_rooms_with(
     let rooms_i_left = sqlx::query(
         "SELECT DISTINCT other.user_id FROM bridge_room_events e \
          JOIN bridge_memberships other ON other.room_id = e.room_id \
-         WHERE e.state_key = $1 AND e.event_type = 'm.room.member' \
+         WHERE e.state_key = $1 AND e.event_type = 'm.room.member' AND e.state_key IS NOT NULL \
          AND e.membership IN ('leave', 'ban') AND e.pos >= $2 AND e.pos < $3 \
          AND other.membership = 'join'",
     )

@@ -494,7 +494,8 @@ pub async fn thread_roots(
 ) -> Result<Vec<(String, i64)>, StoreError> {
     let rows = sqlx::query(
         "SELECT r.relates_to, MAX(r.pos) FROM bridge_room_events r \
-         WHERE r.room_id = $1 AND r.rel_type = 'm.thread' AND r.pos < $2 \
+         WHERE r.room_id = $1 AND r.relates_to IS NOT NULL AND r.rel_type = 'm.thread' \
+         AND r.pos < $2 \
          AND ($3 = '' OR EXISTS (SELECT 1 FROM bridge_room_events t \
               WHERE t.event_id = r.relates_to AND t.sender = $3) \
               OR EXISTS (SELECT 1 FROM bridge_room_events o WHERE o.room_id = r.room_id \

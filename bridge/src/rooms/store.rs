@@ -336,12 +336,16 @@ pub async fn redact_event(
     let redacted = ruma::canonical_json::redact(object, &rules.redaction, None)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let json = serde_json::to_string(&redacted).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query("UPDATE bridge_room_events SET json = $1, redacted_by = $2 WHERE event_id = $3")
-        .bind(json)
-        .bind(redaction_id)
-        .bind(target.event_id.as_str())
-        .execute(&mut *conn)
-        .await?;
+    // The JSON as committed stays aside: the event's block reads it back (`kept`).
+    sqlx::query(
+        "UPDATE bridge_room_events SET unredacted = COALESCE(unredacted, json), json = $1, \
+         redacted_by = $2 WHERE event_id = $3",
+    )
+    .bind(json)
+    .bind(redaction_id)
+    .bind(target.event_id.as_str())
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

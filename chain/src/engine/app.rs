@@ -845,13 +845,13 @@ impl App {
             )));
         }
         let started = std::time::Instant::now();
-        let outcome = self
+        let executed = self
             .shared
             .executor
             .execute(&block)
             .await
             .map_err(CommitError::Other)?;
-        let app_hash = next_app_hash(&self.tip.app_hash, &certificate.value_id, &outcome);
+        let app_hash = next_app_hash(&self.tip.app_hash, &certificate.value_id, &executed.outcome);
         let stored = StoredBlock {
             block,
             certificate,
@@ -860,7 +860,7 @@ impl App {
         let hashes: Vec<TxHash> = stored.block.txs.iter().map(Tx::hash).collect();
         self.shared
             .store
-            .commit_with_hashes(&stored, &hashes)
+            .commit_with_hashes(&stored, &hashes, &executed.kept)
             .await
             .map_err(|e| CommitError::Other(e.to_string()))?;
         self.shared.on_commit(&stored, &hashes);

@@ -333,7 +333,9 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
             let state = open(&config).await?;
             let user_id = UserId::parse(&user)?;
             let pool = &state.db.pool;
-            let blocks = consort_chain::store::BlockStore::new(pool.clone());
+            let blocks = consort_chain::store::BlockStore::new(pool.clone()).with_keeper(Some(
+                std::sync::Arc::new(consort_bridge::kept::KeptRoomEvents::new(pool.clone())),
+            ));
             for entry in consort_bridge::keys::read::key_log_of(pool, user_id.as_str()).await? {
                 let height = consort_bridge::position::height_of(entry.pos);
                 let index = consort_bridge::position::index_of(entry.pos);
