@@ -41,6 +41,8 @@ RUN apt-get update \
 COPY --from=build /usr/local/bin/consort /usr/local/bin/consort
 USER 10001
 WORKDIR /data
+# mimalloc returns freed memory at once instead of after a delay (homeserver/src/memory.rs).
+ENV MIMALLOC_PURGE_DELAY=0
 EXPOSE 8008 9090 26656 26657
 # `consort serve` stops cleanly (consensus WAL flushed, block in hand finished) on SIGINT and
 # SIGTERM alike; SIGINT is what it has always handled.

@@ -6,6 +6,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod memory;
 pub mod node;
 pub mod services;
 pub mod state;

@@ -88,7 +88,14 @@ pub async fn run(args: DevnetArgs) -> anyhow::Result<()> {
             .create(true)
             .append(true)
             .open(org.dir.join("node.log"))?;
-        let child = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        if std::env::var_os(crate::memory::PURGE_DELAY_ENV).is_none() {
+            command.env(
+                crate::memory::PURGE_DELAY_ENV,
+                crate::memory::PURGE_DELAY_MS,
+            );
+        }
+        let child = command
             .arg("serve")
             .arg("--config")
             .arg(org.dir.join("homeserver.toml"))
