@@ -111,31 +111,11 @@ pub struct StoredBlock {
 
 /// `block` with the payloads at `kept` left empty, as stored when its executor keeps them.
 fn without_payloads(block: &Block, kept: &[u32]) -> Block {
-    let mut elsewhere = vec![false; block.txs.len()];
+    let mut stored = block.clone();
     for &i in kept {
-        elsewhere[i as usize] = true;
+        stored.txs[i as usize].payload = Vec::new();
     }
-    let txs = block
-        .txs
-        .iter()
-        .zip(elsewhere)
-        .map(|(tx, elsewhere)| {
-            if elsewhere {
-                Tx {
-                    org: tx.org.clone(),
-                    nonce: tx.nonce,
-                    payload: Vec::new(),
-                    signature: tx.signature,
-                }
-            } else {
-                tx.clone()
-            }
-        })
-        .collect();
-    Block {
-        header: block.header.clone(),
-        txs,
-    }
+    stored
 }
 
 /// An undecided proposal as stored.
